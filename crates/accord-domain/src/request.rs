@@ -168,9 +168,9 @@ pub struct SubjectNotification {
 /// Longest free-text field accepted, in bytes.
 pub const MAX_TEXT: usize = 8 * 1024;
 /// Most categories one request may seek.
-pub const MAX_CATEGORIES: usize = 64;
+pub const MAX_CATEGORIES: usize = 50;
 /// Most identifiers per subject, and most other people per request.
-pub const MAX_LIST: usize = 32;
+pub const MAX_LIST: usize = 20;
 
 impl Request {
     /// Structural checks a well-formed request must pass before the policy check judges it.

@@ -1,0 +1,289 @@
+//! The store's public types: what callers (the gRPC server, the CLI, tests) pass in and get
+//! back. The server codes against these, so change them only with the server.
+
+use accord_domain::{
+    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState,
+    PurposeId, Request, ResponseItem, Urgency,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How to open a store. Keys come from the broker's configuration; `accord dev init`
+/// generates development ones.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/accord.db` (created in WAL mode if missing) or `postgres://...`.
+    pub url: String,
+    /// HMAC-SHA256 key for subject identifiers in the audit log.
+    pub audit_key: [u8; 32],
+    /// AES-256-GCM key for request and response content at rest.
+    pub content_key: [u8; 32],
+    /// Ed25519 key that signs checkpoints of the audit chain head.
+    pub signing_key: ed25519_dalek::SigningKey,
+    /// A signed checkpoint is written after at least this many entries.
+    pub checkpoint_every: u64,
+    /// Most operations committed in one group-commit transaction.
+    pub max_batch: usize,
+    /// Maximum pool connections.
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print keys.
+        f.debug_struct("StoreConfig")
+            .field("url", &redact_url(&self.url))
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("max_batch", &self.max_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("db");
+            format!("{scheme}://***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// A new request, already assessed, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Client-chosen key: a retry with the same key (and requesting agency) returns the first
+    /// exchange instead of creating a second.
+    pub idempotency_key: String,
+    pub request: Request,
+    pub assessment: Assessment,
+    pub actor: Actor,
+    pub now: OffsetDateTime,
+}
+
+/// The result of a submission.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub exchange: Exchange,
+    /// True when this was a retry that returned the first exchange.
+    pub replayed: bool,
+}
+
+/// Metadata of a stored response. The content itself is only returned by `fetch_response`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMeta {
+    pub submitted_at: OffsetDateTime,
+    pub submitted_by: String,
+    /// SHA-256 of the canonical plaintext content, lowercase hex.
+    pub content_sha256: String,
+    pub content_size: u64,
+    pub categories: Vec<CategoryId>,
+    /// Content is purged after this instant.
+    pub retain_until: OffsetDateTime,
+    pub purged: bool,
+}
+
+/// One exchange with everything about it except response content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    pub id: Uuid,
+    pub state: ExchangeState,
+    /// Incremented by every change; used for optimistic concurrency.
+    pub version: u64,
+    pub idempotency_key: String,
+    /// The request, decrypted. Purged with the response content at the end of retention
+    /// (then `None`); the audit log keeps what was asked for as metadata.
+    pub request: Option<Request>,
+    pub requesting_agency: AgencyId,
+    pub holding_agency: AgencyId,
+    pub purpose: PurposeId,
+    pub urgency: Urgency,
+    pub assessment: Assessment,
+    pub decisions: Vec<Decision>,
+    /// Categories approved for the response (empty until approved).
+    pub approved_scope: Vec<CategoryId>,
+    pub conditions: Conditions,
+    pub respond_by: OffsetDateTime,
+    pub overdue: bool,
+    pub response: Option<ResponseMeta>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A row of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeSummary {
+    pub id: Uuid,
+    pub state: ExchangeState,
+    pub version: u64,
+    pub requesting_agency: AgencyId,
+    pub holding_agency: AgencyId,
+    pub purpose: PurposeId,
+    pub urgency: Urgency,
+    pub respond_by: OffsetDateTime,
+    pub overdue: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// Which side of an exchange an agency is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    Requester,
+    Holder,
+    Either,
+}
+
+/// Filters for listing exchanges. Always scoped to one agency: nobody lists another's.
+#[derive(Debug, Clone)]
+pub struct ExchangeQuery {
+    pub agency: AgencyId,
+    pub party: Party,
+    /// Empty means any state.
+    pub states: Vec<ExchangeState>,
+    pub purpose: Option<PurposeId>,
+    pub created_after: Option<OffsetDateTime>,
+    pub created_before: Option<OffsetDateTime>,
+    pub page_size: u32,
+    /// Opaque token from a previous page.
+    pub page_token: Option<String>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+/// A state change to an exchange, validated by `ExchangeState::apply`.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: Action,
+    pub actor: Actor,
+    pub now: OffsetDateTime,
+    /// The human decision, for approve / approve part / decline / ask / escalate / answer.
+    pub decision: Option<Decision>,
+    /// Free text recorded in the audit entry (withdrawal reason, acknowledgement note).
+    pub note: String,
+    /// For approve / approve part: the approved categories and conditions.
+    pub approved_scope: Option<(Vec<CategoryId>, Conditions)>,
+}
+
+/// What an inbox event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxEventKind {
+    RequestReceived,
+    DecisionMade,
+    MoreInfoRequested,
+    InformationProvided,
+    ResponseReady,
+    Acknowledged,
+    Escalated,
+    Overdue,
+    Withdrawn,
+    Refused,
+}
+
+/// An event for one agency's inbox. `cursor` is a per-deployment increasing number; an
+/// agency resumes with the last cursor it saw and receives exactly what came after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEvent {
+    pub cursor: u64,
+    pub agency: AgencyId,
+    pub exchange_id: Uuid,
+    pub kind: InboxEventKind,
+    pub state: ExchangeState,
+    pub occurred_at: OffsetDateTime,
+    /// A short line without content or child identifiers.
+    pub summary: String,
+}
+
+/// An administrative change to the registry, audited like any exchange step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminEvent {
+    /// e.g. `signatory_suspended`, `signatory_reinstated`, `signatory_reaffirmed`.
+    pub kind: String,
+    pub protocol_id: String,
+    pub agency_id: Option<AgencyId>,
+    pub detail: serde_json::Value,
+}
+
+/// One entry of the audit log, as auditors see it: metadata only, never content, and
+/// subject identifiers only as keyed hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub sequence: u64,
+    /// SHA-256 over `prev_hash` and the canonical encoding of this entry, lowercase hex.
+    pub entry_hash: String,
+    pub prev_hash: String,
+    pub occurred_at: OffsetDateTime,
+    /// e.g. `submitted`, `refused`, `sent_for_approval`, `approve_part`, `respond`,
+    /// `fetch`, `acknowledge`, `signatory_suspended`.
+    pub event_kind: String,
+    pub exchange_id: Option<Uuid>,
+    pub actor_agency: Option<AgencyId>,
+    pub actor_subject: String,
+    pub actor_roles: Vec<String>,
+    pub requesting_agency: Option<AgencyId>,
+    pub holding_agency: Option<AgencyId>,
+    pub purpose: Option<PurposeId>,
+    pub state_from: Option<ExchangeState>,
+    pub state_to: Option<ExchangeState>,
+    /// HMAC-SHA256 (audit key) of each subject identifier's canonical form, lowercase hex.
+    pub subject_hashes: Vec<String>,
+    pub categories: Vec<CategoryId>,
+    pub content_sha256: Option<String>,
+    pub content_size: Option<u64>,
+    /// Everything else that must be recorded (`DOMAIN.md` "What must be recorded"): lawful
+    /// basis, level of need, consent and who gave it, reasons, conditions, findings.
+    pub detail: serde_json::Value,
+}
+
+/// Filters for audit queries. All set filters must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub exchange_id: Option<Uuid>,
+    /// Matches entries where the agency is requester, holder or actor.
+    pub agency: Option<AgencyId>,
+    /// Keyed hash of a subject identifier (see `Store::subject_hash`).
+    pub subject_hash: Option<String>,
+    pub purpose: Option<PurposeId>,
+    pub event_kind: Option<String>,
+    pub state_to: Option<ExchangeState>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+    pub page_size: u32,
+    pub page_token: Option<String>,
+}
+
+/// The result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub entries_checked: u64,
+    /// The first entry whose stored hash, predecessor link or sequence does not match.
+    pub first_bad_sequence: Option<u64>,
+    pub problem: Option<String>,
+    pub last_checkpoint_sequence: Option<u64>,
+    /// Every checkpoint's signature verified with the configured key.
+    pub checkpoints_valid: bool,
+}
+
+/// Counts for auditors and the partnership.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stats {
+    /// Exchanges created in the window, by current state.
+    pub by_state: Vec<(ExchangeState, u64)>,
+    pub by_purpose: Vec<(PurposeId, u64)>,
+    /// (requesting, holding) → count.
+    pub by_agency_pair: Vec<(AgencyId, AgencyId, u64)>,
+    /// Time from submission to the first approve/approve part/decline, in seconds.
+    pub decision_seconds_p50: Option<f64>,
+    pub decision_seconds_p90: Option<f64>,
+    pub decided: u64,
+    /// Open exchanges past their response deadline.
+    pub overdue: u64,
+}
