@@ -319,7 +319,10 @@ mod tests {
     fn invalid_transitions_are_errors() {
         assert_eq!(
             S::Refused.apply(A::Approve),
-            Err(InvalidTransition { from: S::Refused, action: A::Approve })
+            Err(InvalidTransition {
+                from: S::Refused,
+                action: A::Approve
+            })
         );
         assert!(S::Responded.apply(A::Withdraw).is_err());
         assert!(S::AwaitingApproval.apply(A::Respond).is_err());

@@ -16,7 +16,10 @@ pub mod validation;
 
 pub use assessment::{Assessment, Finding, History, Outcome, PriorExchange, Severity};
 pub use enums::*;
-pub use exchange::{Action, Actor, Conditions, Decision, DecisionKind, ExchangeState, InvalidTransition, ResponseItem};
+pub use exchange::{
+    Action, Actor, Conditions, Decision, DecisionKind, ExchangeState, InvalidTransition,
+    ResponseItem,
+};
 pub use ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
 pub use loader::{load_protocol_file, parse_protocol, ProtocolError, ProtocolErrors};
 pub use protocol::{ConsentRequirement, DataCategory, Protocol, Purpose, Signatory};

@@ -3,6 +3,22 @@
 //! every problem at once, each with the file, the key path (`purpose[2].categories[1]`) and
 //! the reason: unknown or missing keys, wrong types, bad dates and durations, duplicate ids,
 //! and references to categories or roles that do not exist.
+//!
+//! Errors come in a fixed order, so the same file always gives the same list (tests and
+//! `accord protocol check` rely on it):
+//!
+//! 1. `[protocol]`: its keys in the documented order (`id`, `title`, `version`, `approved_on`,
+//!    `review_due`, `capacity_age`, `repeat_window_days`), then the date cross-check, then its
+//!    unknown keys;
+//! 2. every `[[category]]` in file order, then duplicate category ids;
+//! 3. every `[[signatory]]` in file order, then duplicate agency ids, then certificate
+//!    identities and fingerprints claimed by two signatories;
+//! 4. every `[[purpose]]` in file order (`consent` and `deadlines` inside it), then duplicate
+//!    purpose ids;
+//! 5. unknown top-level keys.
+//!
+//! Within one table, keys are checked in the documented order and unknown keys come last,
+//! sorted by name. Invalid TOML stops at the first syntax error, with its line and column.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -74,22 +90,45 @@ pub fn parse_protocol(text: &str, file: &str) -> Result<Protocol, ProtocolErrors
     let table: Table = match text.parse() {
         Ok(t) => t,
         Err(e) => {
-            cx.err("", format!("not valid TOML: {}", e.message()));
-            if let Some(span) = e.span() {
-                let line = text[..span.start].lines().count().max(1);
-                if let Some(last) = cx.errors.last_mut() {
-                    last.reason.push_str(&format!(" (line {line})"));
+            // toml's messages can span lines ("invalid table header\nexpected `.`, `]`");
+            // one problem is one line of the report.
+            let message = e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let reason = match e.span().and_then(|span| line_column(text, span.start)) {
+                Some((line, column)) => {
+                    format!("not valid TOML at line {line}, column {column}: {message}")
                 }
-            }
+                None => format!("not valid TOML: {message}"),
+            };
+            cx.err("", reason);
             return Err(ProtocolErrors(cx.errors));
         }
     };
     let protocol = cx.protocol(&table);
-    if cx.errors.is_empty() {
-        protocol.ok_or_else(|| ProtocolErrors(Vec::new()))
-    } else {
-        Err(ProtocolErrors(cx.errors))
+    match protocol {
+        Some(p) if cx.errors.is_empty() => Ok(p),
+        Some(_) => Err(ProtocolErrors(cx.errors)),
+        None => {
+            if cx.errors.is_empty() {
+                // Every path that yields no protocol reports why; this is a safety net.
+                cx.err("", "the protocol is incomplete");
+            }
+            Err(ProtocolErrors(cx.errors))
+        }
     }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> Option<(usize, usize)> {
+    let before = text.get(..offset)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some((line, column))
 }
 
 struct Cx {
@@ -122,15 +161,32 @@ impl Cx {
         });
     }
 
+    /// Reports the keys of `obj` that were never read, sorted by name so the order does not
+    /// depend on the map type behind `toml::Table` (it keeps file order under `preserve_order`).
     fn finish(&mut self, obj: Obj<'_>) {
-        for key in obj.table.keys() {
-            if !obj.seen.contains(key.as_str()) {
-                self.err(join(&obj.path, key), "unknown key");
-            }
+        let mut unknown: Vec<&String> = obj
+            .table
+            .keys()
+            .filter(|k| !obj.seen.contains(k.as_str()))
+            .collect();
+        unknown.sort();
+        for key in unknown {
+            // Every key the format knows for this table was read, so `seen` is the list of
+            // spellings a typo was meant to be.
+            let reason = match closest(key, &obj.seen) {
+                Some(known) => format!("unknown key (did you mean {known:?}?)"),
+                None => "unknown key".to_owned(),
+            };
+            self.err(join(&obj.path, key), reason);
         }
     }
 
-    fn get<'a>(&mut self, obj: &mut Obj<'a>, key: &'static str, required: bool) -> Option<&'a Value> {
+    fn get<'a>(
+        &mut self,
+        obj: &mut Obj<'a>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<&'a Value> {
         obj.seen.insert(key);
         let v = obj.table.get(key);
         if v.is_none() && required {
@@ -143,15 +199,23 @@ impl Cx {
         self.string_opt(obj, key, true)
     }
 
-    fn string_opt(&mut self, obj: &mut Obj<'_>, key: &'static str, required: bool) -> Option<String> {
+    fn string_opt(
+        &mut self,
+        obj: &mut Obj<'_>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<String> {
         match self.get(obj, key, required)? {
-            Value::String(s) if required && s.trim().is_empty() => {
+            Value::String(s) if s.trim().is_empty() => {
                 self.err(join(&obj.path, key), "must not be empty");
                 None
             }
             Value::String(s) => Some(s.clone()),
             other => {
-                self.err(join(&obj.path, key), format!("expected a string, found {}", other.type_str()));
+                self.err(
+                    join(&obj.path, key),
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -161,7 +225,10 @@ impl Cx {
         match self.get(obj, key, true)? {
             Value::Boolean(b) => Some(*b),
             other => {
-                self.err(join(&obj.path, key), format!("expected true or false, found {}", other.type_str()));
+                self.err(
+                    join(&obj.path, key),
+                    format!("expected true or false, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -171,11 +238,17 @@ impl Cx {
         match self.get(obj, key, true)? {
             Value::Integer(i) if (min..=max).contains(i) => u32::try_from(*i).ok(),
             Value::Integer(i) => {
-                self.err(join(&obj.path, key), format!("must be between {min} and {max} (got {i})"));
+                self.err(
+                    join(&obj.path, key),
+                    format!("must be between {min} and {max} (got {i})"),
+                );
                 None
             }
             other => {
-                self.err(join(&obj.path, key), format!("expected an integer, found {}", other.type_str()));
+                self.err(
+                    join(&obj.path, key),
+                    format!("expected an integer, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -187,44 +260,78 @@ impl Cx {
             Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.to_string(),
             Value::String(s) => s.clone(),
             other => {
-                self.err(join(&obj.path, key), format!("expected a date (YYYY-MM-DD), found {}", other.type_str()));
+                self.err(
+                    join(&obj.path, key),
+                    format!("expected a date (YYYY-MM-DD), found {}", other.type_str()),
+                );
                 return None;
             }
         };
         match parse_date(&text) {
             Some(d) => Some(d),
             None => {
-                self.err(join(&obj.path, key), format!("{text:?} is not a valid date (YYYY-MM-DD)"));
+                self.err(
+                    join(&obj.path, key),
+                    format!("{text:?} is not a valid date (YYYY-MM-DD)"),
+                );
                 None
             }
         }
     }
 
-    fn id<T>(&mut self, obj: &mut Obj<'_>, key: &'static str, parse: fn(&str) -> Result<T, IdError>) -> Option<T> {
+    fn id<T>(
+        &mut self,
+        obj: &mut Obj<'_>,
+        key: &'static str,
+        parse: fn(&str) -> Result<T, IdError>,
+    ) -> Option<T> {
         let s = self.string(obj, key)?;
         match parse(&s) {
             Ok(id) => Some(id),
             Err(e) => {
-                self.err(join(&obj.path, key), format!("{s:?} is not a valid id: {e}"));
+                self.err(
+                    join(&obj.path, key),
+                    format!("{s:?} is not a valid id: {e}"),
+                );
                 None
             }
         }
     }
 
-    fn word<T>(&mut self, obj: &mut Obj<'_>, key: &'static str, parse: fn(&str) -> Option<T>, all: &[&str]) -> Option<T> {
+    fn word<T>(
+        &mut self,
+        obj: &mut Obj<'_>,
+        key: &'static str,
+        parse: fn(&str) -> Option<T>,
+        all: &[&str],
+    ) -> Option<T> {
         let s = self.string(obj, key)?;
         self.word_value(&join(&obj.path, key), &s, parse, all)
     }
 
-    fn word_value<T>(&mut self, key: &str, s: &str, parse: fn(&str) -> Option<T>, all: &[&str]) -> Option<T> {
+    fn word_value<T>(
+        &mut self,
+        key: &str,
+        s: &str,
+        parse: fn(&str) -> Option<T>,
+        all: &[&str],
+    ) -> Option<T> {
         let parsed = parse(s);
         if parsed.is_none() {
-            self.err(key, format!("unknown value {s:?}; expected one of: {}", all.join(", ")));
+            self.err(
+                key,
+                format!("unknown value {s:?}; expected one of: {}", all.join(", ")),
+            );
         }
         parsed
     }
 
-    fn array<'a>(&mut self, obj: &mut Obj<'a>, key: &'static str, required: bool) -> Option<Vec<(String, &'a Value)>> {
+    fn array<'a>(
+        &mut self,
+        obj: &mut Obj<'a>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<Vec<(String, &'a Value)>> {
         let path = join(&obj.path, key);
         match self.get(obj, key, required)? {
             Value::Array(items) => Some(
@@ -235,14 +342,24 @@ impl Cx {
                     .collect(),
             ),
             other => {
-                self.err(path, format!("expected an array, found {}", other.type_str()));
+                self.err(
+                    path,
+                    format!("expected an array, found {}", other.type_str()),
+                );
                 None
             }
         }
     }
 
     /// An array of vocabulary words, e.g. `lawful_bases = ["public_task"]`.
-    fn words<T: Ord + Copy>(&mut self, obj: &mut Obj<'_>, key: &'static str, required: bool, parse: fn(&str) -> Option<T>, all: &[&str]) -> Vec<T> {
+    fn words<T: Ord + Copy>(
+        &mut self,
+        obj: &mut Obj<'_>,
+        key: &'static str,
+        required: bool,
+        parse: fn(&str) -> Option<T>,
+        all: &[&str],
+    ) -> Vec<T> {
         let mut out = Vec::new();
         for (path, v) in self.array(obj, key, required).unwrap_or_default() {
             match v {
@@ -255,7 +372,10 @@ impl Cx {
                         }
                     }
                 }
-                other => self.err(path, format!("expected a string, found {}", other.type_str())),
+                other => self.err(
+                    path,
+                    format!("expected a string, found {}", other.type_str()),
+                ),
             }
         }
         out
@@ -264,9 +384,16 @@ impl Cx {
     fn table<'a>(&mut self, obj: &mut Obj<'a>, key: &'static str) -> Option<Obj<'a>> {
         let path = join(&obj.path, key);
         match self.get(obj, key, true)? {
-            Value::Table(t) => Some(Obj { path, table: t, seen: BTreeSet::new() }),
+            Value::Table(t) => Some(Obj {
+                path,
+                table: t,
+                seen: BTreeSet::new(),
+            }),
             other => {
-                self.err(path, format!("expected a table, found {}", other.type_str()));
+                self.err(
+                    path,
+                    format!("expected a table, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -276,8 +403,15 @@ impl Cx {
         let mut out = Vec::new();
         for (path, v) in self.array(root, key, true).unwrap_or_default() {
             match v {
-                Value::Table(t) => out.push(Obj { path, table: t, seen: BTreeSet::new() }),
-                other => self.err(path, format!("expected a table ([[{key}]]), found {}", other.type_str())),
+                Value::Table(t) => out.push(Obj {
+                    path,
+                    table: t,
+                    seen: BTreeSet::new(),
+                }),
+                other => self.err(
+                    path,
+                    format!("expected a table ([[{key}]]), found {}", other.type_str()),
+                ),
             }
         }
         if out.is_empty() && root.table.contains_key(key) {
@@ -287,42 +421,67 @@ impl Cx {
     }
 
     fn protocol(&mut self, root_table: &Table) -> Option<Protocol> {
-        let mut root = Obj { path: String::new(), table: root_table, seen: BTreeSet::new() };
-        let head = self.table(&mut root, "protocol");
-        let categories: Vec<DataCategory> = self
-            .tables(&mut root, "category")
+        let mut root = Obj {
+            path: String::new(),
+            table: root_table,
+            seen: BTreeSet::new(),
+        };
+
+        let head = self.table(&mut root, "protocol").and_then(|h| self.head(h));
+
+        let category_objs = self.tables(&mut root, "category");
+        let category_ids = raw_strings(&category_objs, "id");
+        let categories: Vec<DataCategory> = category_objs
             .into_iter()
             .filter_map(|o| self.category(o))
             .collect();
-        let signatories: Vec<Signatory> = self
-            .tables(&mut root, "signatory")
+        self.duplicates("category", &category_ids);
+        // Purposes may refer to a category whose other keys are broken: only an id that is
+        // itself missing or invalid makes a reference to it unknown, so one mistake is
+        // reported once.
+        let known: BTreeSet<CategoryId> = category_ids
+            .iter()
+            .filter_map(|(_, id)| CategoryId::parse(id).ok())
+            .collect();
+
+        let signatory_objs = self.tables(&mut root, "signatory");
+        let agency_ids = raw_strings(&signatory_objs, "agency_id");
+        let identities = raw_strings(&signatory_objs, "certificate_identity");
+        let fingerprints = raw_fingerprints(&signatory_objs);
+        let signatories: Vec<Signatory> = signatory_objs
             .into_iter()
             .filter_map(|o| self.signatory(o))
             .collect();
-        let category_ids: BTreeSet<CategoryId> = categories.iter().map(|c| c.id.clone()).collect();
-        let purposes: Vec<Purpose> = self
-            .tables(&mut root, "purpose")
+        self.duplicates("signatory", &agency_ids);
+        self.shared("certificate identity", &identities);
+        self.shared("certificate fingerprint", &fingerprints);
+
+        let purpose_objs = self.tables(&mut root, "purpose");
+        let purpose_ids = raw_strings(&purpose_objs, "id");
+        let purposes: Vec<Purpose> = purpose_objs
             .into_iter()
-            .filter_map(|o| self.purpose(o, &category_ids))
+            .filter_map(|o| self.purpose(o, &known))
             .collect();
+        self.duplicates("purpose", &purpose_ids);
+
         self.finish(root);
 
-        self.duplicates("category", categories.iter().map(|c| c.id.as_str()));
-        self.duplicates("signatory", signatories.iter().map(|s| s.agency_id.as_str()));
-        self.duplicates("purpose", purposes.iter().map(|p| p.id.as_str()));
-        let mut identities = BTreeMap::new();
-        for (i, s) in signatories.iter().enumerate() {
-            if let Some(id) = &s.certificate_identity {
-                if let Some(prev) = identities.insert(id.clone(), i) {
-                    self.err(
-                        format!("signatory[{i}].certificate_identity"),
-                        format!("{id:?} is also the identity of signatory[{prev}]"),
-                    );
-                }
-            }
-        }
+        let head = head?;
+        Some(Protocol {
+            id: head.id,
+            title: head.title,
+            version: head.version,
+            approved_on: head.approved_on,
+            review_due: head.review_due,
+            capacity_age: head.capacity_age,
+            repeat_window_days: head.repeat_window_days,
+            signatories,
+            purposes,
+            categories,
+        })
+    }
 
-        let mut head = head?;
+    fn head(&mut self, mut head: Obj<'_>) -> Option<Head> {
         let id = self.id(&mut head, "id", ProtocolId::parse);
         let title = self.string(&mut head, "title");
         let version = self.string(&mut head, "version");
@@ -332,11 +491,14 @@ impl Cx {
         let repeat_window_days = self.uint(&mut head, "repeat_window_days", 0, 3650);
         if let (Some(a), Some(r)) = (approved_on, review_due) {
             if r <= a {
-                self.err("protocol.review_due", "must be after protocol.approved_on");
+                self.err(
+                    "protocol.review_due",
+                    format!("must be after protocol.approved_on ({a})"),
+                );
             }
         }
         self.finish(head);
-        Some(Protocol {
+        Some(Head {
             id: id?,
             title: title?,
             version: version?,
@@ -344,20 +506,45 @@ impl Cx {
             review_due: review_due?,
             capacity_age: u8::try_from(capacity_age?).ok()?,
             repeat_window_days: repeat_window_days?,
-            signatories,
-            purposes,
-            categories,
         })
     }
 
-    fn duplicates<'a>(&mut self, section: &str, ids: impl Iterator<Item = &'a str>) {
-        let mut seen = BTreeMap::new();
-        for (i, id) in ids.enumerate() {
-            if let Some(first) = seen.insert(id, i) {
-                self.err(
-                    format!("{section}[{i}].id"),
-                    format!("duplicate id {id:?} (first used by {section}[{first}])"),
-                );
+    /// Reports every id used a second time; `ids` holds (key path, id) in file order.
+    fn duplicates(&mut self, section: &str, ids: &[(String, String)]) {
+        let mut first: BTreeMap<&str, &str> = BTreeMap::new();
+        for (path, id) in ids {
+            match first.get(id.as_str()) {
+                Some(prev) => {
+                    let owner = prev.rsplit_once('.').map_or(*prev, |(o, _)| o);
+                    self.err(
+                        path.clone(),
+                        format!("duplicate {section} id {id:?} (first used by {owner})"),
+                    );
+                }
+                None => {
+                    first.insert(id, path);
+                }
+            }
+        }
+    }
+
+    /// Reports a certificate identity or fingerprint claimed by two signatories: the broker
+    /// could not tell which agency a client certificate belongs to.
+    fn shared(&mut self, what: &str, values: &[(String, String)]) {
+        let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+        for (path, value) in values {
+            let owner = signatory_of(path);
+            match owners.get(value.as_str()) {
+                Some(prev) if *prev != owner => {
+                    self.err(
+                        path.clone(),
+                        format!("{what} {value:?} is also claimed by {prev}"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    owners.insert(value, owner);
+                }
             }
         }
     }
@@ -367,27 +554,61 @@ impl Cx {
         let description = self.string(&mut o, "description");
         let special = self.boolean(&mut o, "special");
         self.finish(o);
-        Some(DataCategory { id: id?, description: description?, special: special? })
+        Some(DataCategory {
+            id: id?,
+            description: description?,
+            special: special?,
+        })
     }
 
     fn signatory(&mut self, mut o: Obj<'_>) -> Option<Signatory> {
         let agency_id = self.id(&mut o, "agency_id", AgencyId::parse);
         let name = self.string(&mut o, "name");
-        let kind = self.word(&mut o, "kind", AgencyKind::parse, &names(AgencyKind::ALL, AgencyKind::as_str));
+        let kind = self.word(
+            &mut o,
+            "kind",
+            AgencyKind::parse,
+            &names(AgencyKind::ALL, AgencyKind::as_str),
+        );
         let relevant_authority = self.boolean(&mut o, "relevant_authority");
         let signed_on = self.date(&mut o, "signed_on", true);
         let reaffirm = self.uint(&mut o, "reaffirm_every_months", 1, 120);
         let last_affirmed_on = self.date(&mut o, "last_affirmed_on", false);
-        let status = self.word(&mut o, "status", SignatoryStatus::parse, &names(SignatoryStatus::ALL, SignatoryStatus::as_str));
-        let certificate_identity = self.string_opt(&mut o, "certificate_identity", false);
+        let status = self.word(
+            &mut o,
+            "status",
+            SignatoryStatus::parse,
+            &names(SignatoryStatus::ALL, SignatoryStatus::as_str),
+        );
+        let certificate_identity = self
+            .string_opt(&mut o, "certificate_identity", false)
+            .filter(|id| {
+                let ok = looks_like_uri(id);
+                if !ok {
+                    self.err(
+                        join(&o.path, "certificate_identity"),
+                        format!("{id:?} is not a URI: use the SAN URI of the agency's client certificates, e.g. \"spiffe://partnership/agency/{}\"", o.table.get("agency_id").and_then(Value::as_str).unwrap_or("agency-id")),
+                    );
+                }
+                ok
+            });
         let mut fingerprints = Vec::new();
-        for (path, v) in self.array(&mut o, "certificate_fingerprints", false).unwrap_or_default() {
+        for (path, v) in self
+            .array(&mut o, "certificate_fingerprints", false)
+            .unwrap_or_default()
+        {
             match v.as_str().map(normalise_fingerprint) {
                 Some(Some(f)) => fingerprints.push(f),
-                _ => self.err(path, "expected a SHA-256 fingerprint: 64 hex digits, colons allowed"),
+                _ => self.err(
+                    path,
+                    "expected a SHA-256 fingerprint: 64 hex digits, colons allowed",
+                ),
             }
         }
-        if certificate_identity.is_none() && fingerprints.is_empty() && o.table.get("certificate_identity").is_none() {
+        if certificate_identity.is_none()
+            && fingerprints.is_empty()
+            && o.table.get("certificate_identity").is_none()
+        {
             self.err(
                 join(&o.path, "certificate_identity"),
                 "missing key: a signatory needs certificate_identity or certificate_fingerprints",
@@ -397,7 +618,10 @@ impl Cx {
         let token_keys = self.string_opt(&mut o, "token_keys", false);
         if let (Some(s), Some(l)) = (signed_on, last_affirmed_on) {
             if l < s {
-                self.err(join(&o.path, "last_affirmed_on"), "must not be before signed_on");
+                self.err(
+                    join(&o.path, "last_affirmed_on"),
+                    "must not be before signed_on",
+                );
             }
         }
         self.finish(o);
@@ -420,43 +644,104 @@ impl Cx {
     fn purpose(&mut self, mut o: Obj<'_>, known: &BTreeSet<CategoryId>) -> Option<Purpose> {
         let id = self.id(&mut o, "id", PurposeId::parse);
         let description = self.string(&mut o, "description");
-        let lawful_bases = self.words(&mut o, "lawful_bases", true, LawfulBasis::parse, &names(LawfulBasis::ALL, LawfulBasis::as_str));
+        let lawful_bases = self.words(
+            &mut o,
+            "lawful_bases",
+            true,
+            LawfulBasis::parse,
+            &names(LawfulBasis::ALL, LawfulBasis::as_str),
+        );
         if lawful_bases.is_empty() && o.table.contains_key("lawful_bases") {
-            self.err(join(&o.path, "lawful_bases"), "at least one lawful basis is required");
+            self.err(
+                join(&o.path, "lawful_bases"),
+                "at least one lawful basis is required",
+            );
         }
-        let special_conditions = self.words(&mut o, "special_conditions", false, SpecialCondition::parse, &names(SpecialCondition::ALL, SpecialCondition::as_str));
+        let special_conditions = self.words(
+            &mut o,
+            "special_conditions",
+            false,
+            SpecialCondition::parse,
+            &names(SpecialCondition::ALL, SpecialCondition::as_str),
+        );
         if special_conditions.contains(&SpecialCondition::None) {
-            self.err(join(&o.path, "special_conditions"), "\"none\" is not a condition; leave it out");
+            self.err(
+                join(&o.path, "special_conditions"),
+                "\"none\" is not a condition; leave it out",
+            );
         }
-        let gateways = self.words(&mut o, "gateways", false, StatutoryGateway::parse, &names(StatutoryGateway::ALL, StatutoryGateway::as_str));
+        let gateways = self.words(
+            &mut o,
+            "gateways",
+            false,
+            StatutoryGateway::parse,
+            &names(StatutoryGateway::ALL, StatutoryGateway::as_str),
+        );
         let mut categories = Vec::new();
         for (path, v) in self.array(&mut o, "categories", true).unwrap_or_default() {
             let Some(s) = v.as_str() else {
-                self.err(path, format!("expected a category id, found {}", v.type_str()));
+                self.err(
+                    path,
+                    format!("expected a category id, found {}", v.type_str()),
+                );
                 continue;
             };
             match CategoryId::parse(s) {
-                Ok(c) if !known.contains(&c) => self.err(path, format!("unknown category {s:?}: not defined by any [[category]]")),
-                Ok(c) if categories.contains(&c) => self.err(path, format!("{s:?} is listed twice")),
+                Ok(c) if !known.contains(&c) => self.err(
+                    path,
+                    format!("unknown category {s:?}: not defined by any [[category]]"),
+                ),
+                Ok(c) if categories.contains(&c) => {
+                    self.err(path, format!("{s:?} is listed twice"))
+                }
                 Ok(c) => categories.push(c),
                 Err(e) => self.err(path, format!("{s:?} is not a valid id: {e}")),
             }
         }
-        if categories.is_empty() && o.table.contains_key("categories") && self.errors.iter().all(|e| !e.key.starts_with(&join(&o.path, "categories"))) {
-            self.err(join(&o.path, "categories"), "at least one category is required");
+        if categories.is_empty()
+            && o.table.contains_key("categories")
+            && self
+                .errors
+                .iter()
+                .all(|e| !e.key.starts_with(&join(&o.path, "categories")))
+        {
+            self.err(
+                join(&o.path, "categories"),
+                "at least one category is required",
+            );
         }
         let retention_days = self.uint(&mut o, "retention_days", 1, 36500);
         let role_names = names(Role::ALL, Role::as_str);
         let approving_roles = self.words(&mut o, "approving_roles", true, Role::parse, &role_names);
         if approving_roles.is_empty() && o.table.contains_key("approving_roles") {
-            self.err(join(&o.path, "approving_roles"), "at least one role is required");
+            self.err(
+                join(&o.path, "approving_roles"),
+                "at least one role is required",
+            );
         }
         for r in [Role::Practitioner, Role::Auditor, Role::Admin] {
             if approving_roles.contains(&r) {
-                self.err(join(&o.path, "approving_roles"), format!("{r} cannot approve: use ig_lead or caldicott_guardian"));
+                self.err(
+                    join(&o.path, "approving_roles"),
+                    format!("{r} cannot approve: use ig_lead or caldicott_guardian"),
+                );
             }
         }
-        let approving_roles_without_consent = self.words(&mut o, "approving_roles_without_consent", false, Role::parse, &role_names);
+        let approving_roles_without_consent = self.words(
+            &mut o,
+            "approving_roles_without_consent",
+            false,
+            Role::parse,
+            &role_names,
+        );
+        for r in [Role::Practitioner, Role::Auditor, Role::Admin] {
+            if approving_roles_without_consent.contains(&r) {
+                self.err(
+                    join(&o.path, "approving_roles_without_consent"),
+                    format!("{r} cannot approve: use ig_lead or caldicott_guardian"),
+                );
+            }
+        }
 
         let mut consent = BTreeMap::new();
         if let Some(mut t) = self.table(&mut o, "consent") {
@@ -470,6 +755,7 @@ impl Cx {
             self.finish(t);
         }
         let mut deadlines = BTreeMap::new();
+        let mut texts = BTreeMap::new();
         if let Some(mut t) = self.table(&mut o, "deadlines") {
             for urgency in Urgency::ALL {
                 let key = static_key(urgency.as_str());
@@ -477,6 +763,7 @@ impl Cx {
                     match parse_duration(&text) {
                         Some(d) => {
                             deadlines.insert(*urgency, d);
+                            texts.insert(*urgency, text);
                         }
                         None => self.err(join(&t.path, key), format!("{text:?} is not a duration: use a number and m, h or d, e.g. \"30m\", \"24h\", \"10d\"")),
                     }
@@ -489,12 +776,16 @@ impl Cx {
             );
             if let Some(imm) = imm {
                 if *imm > Duration::hours(4) {
-                    self.err(join(&t.path, "immediate"), "must be at most 4h: immediate risk is answered in minutes, not days (001 Being alert)");
+                    let text = texts.get(&Urgency::Immediate).map_or("", String::as_str);
+                    self.err(join(&t.path, "immediate"), format!("{text:?} is too long: must be at most 4h, immediate risk is answered in minutes, not days (001 Being alert)"));
                 }
             }
             if let (Some(a), Some(b), Some(c)) = (imm, urg, rout) {
                 if !(a <= b && b <= c) {
-                    self.err(t.path.clone(), "deadlines must satisfy immediate <= urgent <= routine");
+                    self.err(
+                        t.path.clone(),
+                        "deadlines must satisfy immediate <= urgent <= routine",
+                    );
                 }
             }
             self.finish(t);
@@ -514,6 +805,52 @@ impl Cx {
             approving_roles_without_consent,
         })
     }
+}
+
+/// The `[protocol]` table, once valid.
+struct Head {
+    id: ProtocolId,
+    title: String,
+    version: String,
+    approved_on: Date,
+    review_due: Date,
+    capacity_age: u8,
+    repeat_window_days: u32,
+}
+
+/// (key path, value) of a string key in each table, where present, before validation: used for
+/// the cross-entry checks, which must see entries whose other keys are broken.
+fn raw_strings(objs: &[Obj<'_>], key: &str) -> Vec<(String, String)> {
+    objs.iter()
+        .filter_map(|o| {
+            let s = o.table.get(key)?.as_str()?;
+            (!s.trim().is_empty()).then(|| (join(&o.path, key), s.to_owned()))
+        })
+        .collect()
+}
+
+/// (key path, normalised fingerprint) of every valid fingerprint of every signatory.
+fn raw_fingerprints(objs: &[Obj<'_>]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for o in objs {
+        let Some(Value::Array(items)) = o.table.get("certificate_fingerprints") else {
+            continue;
+        };
+        for (i, v) in items.iter().enumerate() {
+            if let Some(f) = v.as_str().and_then(normalise_fingerprint) {
+                out.push((
+                    format!("{}[{i}]", join(&o.path, "certificate_fingerprints")),
+                    f,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `signatory[3]` from `signatory[3].certificate_fingerprints[1]`.
+fn signatory_of(path: &str) -> &str {
+    path.split_once('.').map_or(path, |(s, _)| s)
 }
 
 fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
@@ -541,24 +878,82 @@ fn parse_consent(s: &str) -> Option<ConsentRequirement> {
 
 /// `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<Date> {
-    Date::parse(s, &time::macros::format_description!("[year]-[month]-[day]")).ok()
+    Date::parse(
+        s,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
-/// `30m`, `24h`, `10d`.
+/// `30m`, `24h`, `10d`: a positive whole number of minutes, hours or days, at most 100 years.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n = i64::from_str(num).ok().filter(|n| *n > 0)?;
-    match unit {
-        "m" => Some(Duration::minutes(n)),
-        "h" => Some(Duration::hours(n)),
-        "d" => Some(Duration::days(n)),
-        _ => None,
+    let unit = s.chars().last()?;
+    let per_unit: i64 = match unit {
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let num = &s[..s.len() - unit.len_utf8()];
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let seconds = i64::from_str(num)
+        .ok()
+        .filter(|n| *n > 0)?
+        .checked_mul(per_unit)?;
+    (seconds <= 36_500 * 86_400).then(|| Duration::seconds(seconds))
+}
+
+/// The known key nearest to a misspelt one, if it is close enough to be the one meant: at most
+/// two edits, or a third of the key's length for long keys.
+fn closest(key: &str, known: &BTreeSet<&'static str>) -> Option<&'static str> {
+    let limit = (key.chars().count() / 3).max(2);
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// `scheme:rest` with an RFC 3986 scheme and no whitespace: what a SAN URI looks like.
+fn looks_like_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s.chars().any(char::is_whitespace)
 }
 
 /// Lowercase hex without separators, if it is 32 bytes of hex.
 pub fn normalise_fingerprint(s: &str) -> Option<String> {
-    let hex: String = s.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
     (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }

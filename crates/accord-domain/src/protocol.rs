@@ -180,8 +180,7 @@ impl Protocol {
             s.certificate_identity
                 .as_ref()
                 .is_some_and(|id| san_uris.iter().any(|u| u == id))
-                || s
-                    .certificate_fingerprints
+                || s.certificate_fingerprints
                     .iter()
                     .any(|f| f.eq_ignore_ascii_case(fingerprint_hex))
         })

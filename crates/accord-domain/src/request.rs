@@ -92,6 +92,17 @@ impl SubjectIdentifier {
         let value: String = self.value.chars().filter(|c| !c.is_whitespace()).collect();
         format!("{}:{}", self.scheme.trim().to_ascii_lowercase(), value)
     }
+
+    /// True when both identify the same thing under [`Self::canonical`], without allocating
+    /// (the policy check compares every identifier of a request against its history).
+    pub fn same_as(&self, other: &SubjectIdentifier) -> bool {
+        self.scheme.trim().eq_ignore_ascii_case(other.scheme.trim())
+            && self
+                .value
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .eq(other.value.chars().filter(|c| !c.is_whitespace()))
+    }
 }
 
 /// The legal basis claimed (`002 1.10`–`1.18`).
@@ -226,7 +237,10 @@ impl Request {
                 v.push("consent.given_by", "required when consent was obtained");
             }
             if c.given_on.is_none() {
-                v.push("consent.given_on", "required when consent was obtained (YYYY-MM-DD)");
+                v.push(
+                    "consent.given_on",
+                    "required when consent was obtained (YYYY-MM-DD)",
+                );
             }
         }
         if c.status == ConsentStatus::NotRequired && c.not_required_reason.is_none() {
@@ -248,7 +262,10 @@ impl Request {
             );
         }
         if self.onward_disclosure.recipients.len() > MAX_LIST {
-            v.push("onward_disclosure.recipients", format!("at most {MAX_LIST}"));
+            v.push(
+                "onward_disclosure.recipients",
+                format!("at most {MAX_LIST}"),
+            );
         }
         v.text(
             "notification.reason_not_informing",
@@ -271,7 +288,10 @@ fn validate_subject(v: &mut Violations, field: &str, s: &Subject) {
         );
     }
     if s.identifiers.len() > MAX_LIST {
-        v.push(format!("{field}.identifiers"), format!("at most {MAX_LIST}"));
+        v.push(
+            format!("{field}.identifiers"),
+            format!("at most {MAX_LIST}"),
+        );
     }
     for (i, id) in s.identifiers.iter().enumerate() {
         v.required_text(&format!("{field}.identifiers[{i}].scheme"), &id.scheme);
