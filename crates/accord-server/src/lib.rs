@@ -1,1 +1,291 @@
-//! placeholder
+//! The Accord broker's gRPC server: mutual TLS, authentication of agency systems and their
+//! users, authorisation, error mapping, proto ↔ domain conversion, and the server itself
+//! (health, reflection, message limits, graceful drain).
+//!
+//! Modules:
+//! - [`config`]: the configuration file and its `ACCORD_*` overrides, validated once;
+//! - [`tls`]: rustls (TLS 1.3, client certificates required), the accept loop, [`tls::PeerInfo`];
+//! - [`registry`]: the loaded protocols, with run-time signatory changes;
+//! - [`auth`]: certificate → signatory, JWT → person and roles: [`auth::Caller`];
+//! - [`authz`]: the authorisation matrix and [`authz::authorize`];
+//! - [`error`]: store errors and field violations → `tonic::Status`;
+//! - [`convert`]: `accord.v1` messages ↔ domain and store types;
+//! - [`context`]: request ids, the per-call span, the clock, the shutdown signal;
+//! - [`dev`]: the development PKI and token minting (for `accord dev init` and tests).
+//!
+//! A handler starts with `let caller = state.authenticate(&request)?;`, then
+//! `caller.authorize(op)` or `caller.authorize_exchange(op, id, requesting, holding)`, converts
+//! its input with [`convert`], calls the store and maps errors with `Status::from`.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod authz;
+pub mod config;
+pub mod context;
+pub mod convert;
+pub mod dev;
+pub mod error;
+pub mod registry;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use accord_store::Store;
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::{Request, Status};
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
+
+pub use auth::Caller;
+pub use config::{ConfigError, ServerConfig, EXIT_CONFIG};
+pub use context::{Clock, RequestId, Shutdown};
+pub use registry::Registry;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ServerConfig>,
+    pub registry: Registry,
+    pub auth: auth::Authenticator,
+    /// The store, opened by the caller of [`AppState::new`]. `None` only in tests of the
+    /// security layer that run without a database; handlers use [`AppState::store`].
+    pub store: Option<Store>,
+    pub clock: Clock,
+    /// Triggered when the server starts draining; long-running streams should end.
+    pub shutdown: Shutdown,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("store", &self.store.as_ref().map(|_| "open"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the registry and the authenticator from a validated configuration.
+    pub fn new(
+        config: ServerConfig,
+        store: Option<Store>,
+        clock: Clock,
+    ) -> anyhow::Result<AppState> {
+        let registry =
+            Registry::new(config.protocols.loaded.clone()).context("loading protocols")?;
+        let auth = auth::Authenticator::new(
+            registry.clone(),
+            config.auth.issuer_keys(),
+            config.auth.audience.clone(),
+            config.auth.leeway_seconds,
+            clock.clone(),
+        );
+        Ok(AppState {
+            config: Arc::new(config),
+            registry,
+            auth,
+            store,
+            clock,
+            shutdown: Shutdown::new(),
+        })
+    }
+
+    /// Authenticates a call; see [`auth::Authenticator::authenticate`].
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        self.auth.authenticate(request)
+    }
+
+    /// The store, or `UNAVAILABLE` when the server runs without one.
+    pub fn store(&self) -> Result<&Store, Status> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("the store is not available"))
+    }
+
+    /// Re-applies the admin changes recorded in the audit log to the freshly loaded
+    /// registry. Call once after opening the store and before serving.
+    pub async fn replay_admin_changes(&self) -> anyhow::Result<usize> {
+        let Some(store) = &self.store else {
+            return Ok(0);
+        };
+        let mut events = Vec::new();
+        for kind in [
+            registry::EVENT_SUSPENDED,
+            registry::EVENT_REINSTATED,
+            registry::EVENT_REAFFIRMED,
+        ] {
+            let mut token = None;
+            loop {
+                let page = store
+                    .audit_query(accord_store::AuditQuery {
+                        event_kind: Some(kind.to_owned()),
+                        page_size: 500,
+                        page_token: token.take(),
+                        ..Default::default()
+                    })
+                    .await
+                    .context("reading admin changes from the audit log")?;
+                events.extend(page.items);
+                match page.next_page_token {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        events.sort_by_key(|e| e.sequence);
+        Ok(self.registry.replay(
+            events.iter().map(|e| (e.event_kind.as_str(), &e.detail)),
+            self.clock.now().date(),
+        ))
+    }
+}
+
+/// The Accord services. **Service engineer: register the v1 services here**, each wrapped
+/// with the configured message limits, e.g.
+///
+/// ```ignore
+/// use accord_proto::v1::exchange_service_server::ExchangeServiceServer;
+/// let max = state.config.limits.max_message_bytes;
+/// routes.add_service(
+///     ExchangeServiceServer::new(ExchangeHandlers::new(state.clone()))
+///         .max_decoding_message_size(max)
+///         .max_encoding_message_size(max),
+/// )
+/// ```
+///
+/// and mark each one serving in [`serve`]'s health reporter (by its full name, e.g.
+/// `accord.v1.ExchangeService`) through [`ACCORD_SERVICES`].
+pub fn services(state: &AppState) -> Routes {
+    let _ = state;
+    Routes::default()
+}
+
+/// Full names of the Accord services, reported SERVING by `grpc.health.v1` while the server
+/// runs. Add a name here when its service is registered in [`services`].
+pub const ACCORD_SERVICES: &[&str] = &[];
+
+/// Runs the broker on an already-bound listener until `shutdown` completes, then drains.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let routes = services(&state);
+    serve(state, listener, routes, shutdown).await
+}
+
+/// [`run`] with the caller's routes (tests add probe services this way). Adds health and
+/// reflection, mutual TLS with the handshake timeout, the request context layer, and a
+/// graceful drain bounded by `shutdown_grace_ms`.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    for w in &config.warnings {
+        warn!(warning = %w, "configuration");
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    for name in ACCORD_SERVICES {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(accord_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(accord_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building the reflection service")?;
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+
+    let local = listener.local_addr().ok();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config.tls.server_config());
+    let incoming = tls::incoming(listener, acceptor, config.tls.handshake_timeout);
+
+    // When the caller's shutdown completes: report NOT_SERVING (load balancers stop sending),
+    // tell streaming handlers, and let tonic stop accepting and drain.
+    let drain = state.shutdown.clone();
+    let signal = async move {
+        shutdown.await;
+        info!("shutdown requested; draining");
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        for name in ACCORD_SERVICES {
+            health
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        drain.trigger();
+    };
+
+    let max_header = 64 * 1024;
+    let server = tonic::transport::Server::builder()
+        .layer(context::RequestContextLayer)
+        .http2_max_header_list_size(max_header)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, signal);
+
+    if let Some(addr) = local {
+        info!(addr = %addr, "accord listening");
+    }
+    let mut server = std::pin::pin!(server);
+    let drained = state.shutdown.triggered();
+    tokio::select! {
+        result = &mut server => return result.context("serving"),
+        () = drained => {}
+    }
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+        Ok(result) => result.context("serving")?,
+        Err(_) => warn!(
+            grace_ms = config.shutdown_grace.as_millis() as u64,
+            "shutdown grace period over; closing remaining calls"
+        ),
+    }
+    info!("accord stopped");
+    Ok(())
+}
+
+/// `accord serve` in one call: opens the store the configuration names, replays recorded
+/// admin changes over the protocols, and runs until `shutdown` completes.
+pub async fn run_with_config(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await.context("opening the store")?;
+    let state = AppState::new(config, Some(store.clone()), Clock::system())?;
+    let replayed = state.replay_admin_changes().await?;
+    if replayed > 0 {
+        info!(
+            changes = replayed,
+            "admin changes replayed from the audit log"
+        );
+    }
+    let result = run(state, listener, shutdown).await;
+    store.close().await;
+    result
+}
+
+/// Opens the store named by the configuration.
+pub async fn open_store(config: &ServerConfig) -> Result<Store, accord_store::StoreError> {
+    Store::open(config.store.store_config()).await
+}

@@ -1,0 +1,213 @@
+//! Mapping of every error the broker produces to a gRPC status: the one exhaustive
+//! `StoreError → Status` table, field violations → `INVALID_ARGUMENT` with a
+//! `google.rpc.BadRequest` detail, and the single spelling of "exchange not found" so that a
+//! non-party cannot tell a hidden exchange from a missing one.
+
+use accord_domain::FieldViolation;
+use accord_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use tracing::error;
+use uuid::Uuid;
+
+/// Short alias for handler results.
+pub type RpcResult<T> = Result<tonic::Response<T>, Status>;
+
+/// Most field names listed in the status message; the `BadRequest` detail has them all.
+const MAX_FIELDS_IN_MESSAGE: usize = 10;
+
+/// The status for an exchange that does not exist *or* that the caller's agency is not a
+/// party to. Both cases must produce exactly this status, so every path uses this function.
+pub fn exchange_not_found(id: Uuid) -> Status {
+    Status::not_found(format!("exchange {id} not found"))
+}
+
+/// The one exhaustive mapping of store errors to statuses. (`impl From<StoreError> for
+/// Status` is impossible here: both types are foreign. Use this function, or
+/// [`StoreResultExt::or_status`] on a store result.)
+pub fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::NotFound(id) => exchange_not_found(id),
+        e @ StoreError::Conflict { .. } => Status::aborted(format!("{e}; read it again and retry")),
+        StoreError::InvalidTransition(t) => Status::failed_precondition(t.to_string()),
+        StoreError::Precondition(reason) => Status::failed_precondition(reason),
+        // Database and configuration detail may name tables, hosts or constraint values: it
+        // goes to the log, never to the client.
+        StoreError::Config(detail) => {
+            error!(detail = %detail, "store configuration error");
+            Status::internal("internal error")
+        }
+        StoreError::Database(detail) => {
+            error!(detail = %detail, "database error");
+            Status::internal("internal error")
+        }
+        StoreError::Closed => Status::unavailable("the broker is shutting down; retry shortly"),
+    }
+}
+
+/// `store.get(id).await.or_status()?` in a handler.
+pub trait StoreResultExt<T> {
+    fn or_status(self) -> Result<T, Status>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn or_status(self) -> Result<T, Status> {
+        self.map_err(store_status)
+    }
+}
+
+/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail holding every violation; the
+/// message names the fields (at most ten, then a count) so a person reading a log or a
+/// command-line error sees what to fix.
+pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
+    let mut fields: Vec<&str> = Vec::new();
+    for v in &violations {
+        if !fields.contains(&v.field.as_str()) {
+            fields.push(&v.field);
+        }
+    }
+    let listed = fields
+        .iter()
+        .take(MAX_FIELDS_IN_MESSAGE)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = match fields.len() {
+        0 => "invalid request".to_owned(),
+        n if n > MAX_FIELDS_IN_MESSAGE => {
+            format!(
+                "invalid request: {listed} and {} more field(s)",
+                n - MAX_FIELDS_IN_MESSAGE
+            )
+        }
+        _ => format!("invalid request: {listed}"),
+    };
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .into_iter()
+            .map(|v| tonic_types::FieldViolation::new(v.field, v.reason))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// One violation, for the common case of a single bad field.
+pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Status {
+    invalid_argument(vec![FieldViolation::new(field, reason)])
+}
+
+/// Prefixes every violation's field path, e.g. `request.` for the `InformationRequest` inside
+/// a `SubmitRequestRequest`.
+pub fn prefixed(prefix: &str, violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    violations
+        .into_iter()
+        .map(|v| FieldViolation::new(format!("{prefix}.{}", v.field), v.reason))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_domain::{Action, ExchangeState, InvalidTransition};
+
+    #[test]
+    fn every_store_error_has_its_code() {
+        let id = Uuid::nil();
+        let cases = [
+            (StoreError::NotFound(id), Code::NotFound),
+            (
+                StoreError::Conflict {
+                    id,
+                    expected: 1,
+                    found: 2,
+                },
+                Code::Aborted,
+            ),
+            (
+                StoreError::InvalidTransition(InvalidTransition {
+                    from: ExchangeState::Refused,
+                    action: Action::Approve,
+                }),
+                Code::FailedPrecondition,
+            ),
+            (
+                StoreError::Precondition("no response yet".into()),
+                Code::FailedPrecondition,
+            ),
+            (StoreError::Config("bad key".into()), Code::Internal),
+            (
+                StoreError::Database("relation \"x\" does not exist".into()),
+                Code::Internal,
+            ),
+            (StoreError::Closed, Code::Unavailable),
+        ];
+        for (e, code) in cases {
+            let s = store_status(e);
+            assert_eq!(s.code(), code, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_are_opaque() {
+        let s = store_status(StoreError::Database(
+            "password authentication failed for user x".into(),
+        ));
+        assert_eq!(s.message(), "internal error");
+        let s = store_status(StoreError::Config("secret".into()));
+        assert_eq!(s.message(), "internal error");
+    }
+
+    #[test]
+    fn not_found_is_one_spelling() {
+        let id = Uuid::now_v7();
+        let a = store_status(StoreError::NotFound(id));
+        let b = exchange_not_found(id);
+        assert_eq!((a.code(), a.message()), (b.code(), b.message()));
+        let r: Result<(), StoreError> = Err(StoreError::Closed);
+        assert_eq!(
+            r.or_status().err().map(|s| s.code()),
+            Some(Code::Unavailable)
+        );
+    }
+
+    #[test]
+    fn invalid_argument_carries_bad_request_detail() {
+        let s = invalid_argument(vec![
+            FieldViolation::new("request.child.date_of_birth", "must be YYYY-MM-DD"),
+            FieldViolation::new("request.urgency", "is required"),
+            FieldViolation::new("request.urgency", "second problem, same field"),
+        ]);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "invalid request: request.child.date_of_birth, request.urgency"
+        );
+        let details = s.get_error_details();
+        let bad = details
+            .bad_request()
+            .map(|b| b.field_violations.clone())
+            .unwrap_or_default();
+        assert_eq!(bad.len(), 3);
+        assert_eq!(bad[0].field, "request.child.date_of_birth");
+        assert_eq!(bad[0].description, "must be YYYY-MM-DD");
+    }
+
+    #[test]
+    fn long_lists_are_summarised_in_the_message() {
+        let v = (0..15)
+            .map(|i| FieldViolation::new(format!("f{i}"), "bad"))
+            .collect();
+        let s = invalid_argument(v);
+        assert!(
+            s.message().ends_with("and 5 more field(s)"),
+            "{}",
+            s.message()
+        );
+        assert_eq!(
+            s.get_error_details()
+                .bad_request()
+                .map(|b| b.field_violations.len()),
+            Some(15)
+        );
+    }
+}
