@@ -1,0 +1,164 @@
+//! The check against the example protocol files the broker ships (`deploy/protocols/`), loaded
+//! by the real loader. They show the point the documents leave to each partnership: the same
+//! request is judged by what its protocol says (case reviews are a statutory duty in Sandwell,
+//! `002 1.17`, and need consent under the B&NES guidance, `004 FAQ`; Prevent needs none,
+//! `003 a)`). Requests are built from each protocol's own purposes and categories, so the test
+//! follows the files as they change.
+
+#![allow(clippy::unwrap_used)]
+
+mod fixture;
+
+use std::path::PathBuf;
+
+use accord_domain::{
+    load_protocol_file, Assessment, Consent, ConsentStatus, History, LawfulBasis, LawfulBasisClaim,
+    LevelOfNeed, NotRequiredReason, Outcome, Protocol, Request, SpecialCondition, Urgency,
+};
+use accord_policy::assess;
+use accord_policy::rules::r06_explicit_consent_required;
+use fixture::*;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+/// After every example signatory's latest re-affirmation.
+const WHEN: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
+
+fn load(name: &str) -> Protocol {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "deploy",
+        "protocols",
+        name,
+    ]
+    .iter()
+    .collect();
+    load_protocol_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn examples() -> Vec<(&'static str, Protocol)> {
+    [
+        "sandwell-partnership.toml",
+        "banes-guidance.toml",
+        "prevent-channel.toml",
+    ]
+    .into_iter()
+    .map(|name| (name, load(name)))
+    .collect()
+}
+
+/// A request for `purpose` built only from what the protocol allows for it: its first lawful
+/// basis, special condition and gateway, its first three categories (each with a reason), a
+/// relevant authority asking another active signatory, with explicit parental consent.
+fn request_for(p: &Protocol, purpose: &str) -> Request {
+    let purpose = p.purpose(&id(purpose)).unwrap();
+    let requester = p
+        .signatories
+        .iter()
+        .find(|s| s.relevant_authority && s.is_current(WHEN.date()))
+        .unwrap();
+    let holder = p
+        .signatories
+        .iter()
+        .find(|s| s.agency_id != requester.agency_id && s.is_current(WHEN.date()))
+        .unwrap();
+    let mut r = s47_request();
+    r.protocol_id = p.id.clone();
+    r.protocol_version = p.version.clone();
+    r.requesting_agency = requester.agency_id.clone();
+    r.holding_agency = holder.agency_id.clone();
+    r.purpose = purpose.id.clone();
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    r.urgency = Urgency::Routine;
+    r.needed_by = None;
+    r.lawful_basis = LawfulBasisClaim {
+        article6: purpose.lawful_bases[0],
+        special_condition: purpose
+            .special_conditions
+            .first()
+            .copied()
+            .unwrap_or(SpecialCondition::None),
+        gateways: purpose.gateways.iter().take(1).copied().collect(),
+    };
+    r.consent = explicit_parental_consent();
+    r.categories = purpose
+        .categories
+        .iter()
+        .take(3)
+        .map(|c| category(c.as_str(), "Needed to understand the child's situation"))
+        .collect();
+    r
+}
+
+fn without_consent_on_statutory_duty(mut r: Request) -> Request {
+    let mut consent = Consent::with_status(ConsentStatus::NotRequired);
+    consent.not_required_reason = Some(NotRequiredReason::StatutoryDuty);
+    r.consent = consent;
+    r
+}
+
+fn run(p: &Protocol, r: &Request) -> Assessment {
+    assess(p, r, &History::default(), WHEN)
+}
+
+#[test]
+fn every_purpose_of_every_example_protocol_accepts_a_request_made_to_its_terms() {
+    for (name, p) in examples() {
+        for purpose in &p.purposes {
+            let a = run(&p, &request_for(&p, purpose.id.as_str()));
+            let blocking: Vec<_> = a.blocking().collect();
+            assert!(
+                blocking.is_empty(),
+                "{name} / {}: {:#?}",
+                purpose.id,
+                blocking
+            );
+            assert_eq!(a.outcome, Outcome::ProceedToApproval);
+            assert!(!a.proposed_scope.is_empty());
+        }
+    }
+}
+
+#[test]
+fn case_reviews_follow_the_protocol_where_the_documents_disagree() {
+    // Sandwell (002 1.17, App.2): a statutory function of the partnership; consent not needed.
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = without_consent_on_statutory_duty(request_for(&sandwell, "case-review"));
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+
+    // B&NES (004 FAQ): "must only be conducted with the individual's consent".
+    let banes = load("banes-guidance.toml");
+    let mut r = without_consent_on_statutory_duty(request_for(&banes, "case-review"));
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = run(&banes, &r);
+    assert_eq!(a.outcome, Outcome::Refuse);
+    assert!(a
+        .blocking()
+        .any(|f| f.rule_id == r06_explicit_consent_required::ID));
+}
+
+#[test]
+fn prevent_shares_without_consent() {
+    // 003 a): "Partners do not need the individual's consent to share information."
+    let prevent = load("prevent-channel.toml");
+    let mut r = without_consent_on_statutory_duty(request_for(&prevent, "channel-panel"));
+    r.lawful_basis.article6 = LawfulBasis::PublicTask;
+    let a = run(&prevent, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+}
+
+#[test]
+fn sandwell_early_help_needs_explicit_consent() {
+    // 002 App.2 Early Help: "freely given, informed explicit consent is needed".
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = request_for(&sandwell, "early-help");
+    r.level_of_need = LevelOfNeed::EarlyHelp;
+    r.consent.explicit = false;
+    assert_eq!(run(&sandwell, &r).outcome, Outcome::Refuse);
+    r.consent.explicit = true;
+    assert_eq!(run(&sandwell, &r).outcome, Outcome::ProceedToApproval);
+}
