@@ -125,11 +125,14 @@ impl Purpose {
     pub fn deadline(&self, urgency: Urgency) -> Duration {
         // Loaded protocols always define every urgency; the fallback only matters for a
         // protocol built in code, and must never give immediate risk a deadline of days.
-        self.deadlines.get(&urgency).copied().unwrap_or(match urgency {
-            Urgency::Routine => Duration::days(10),
-            Urgency::Urgent => Duration::hours(24),
-            Urgency::Immediate => Duration::minutes(30),
-        })
+        self.deadlines
+            .get(&urgency)
+            .copied()
+            .unwrap_or(match urgency {
+                Urgency::Routine => Duration::days(10),
+                Urgency::Urgent => Duration::hours(24),
+                Urgency::Immediate => Duration::minutes(30),
+            })
     }
 
     pub fn allows_category(&self, id: &CategoryId) -> bool {
