@@ -103,8 +103,10 @@ impl ExchangeState {
             (S::AwaitingApproval | S::Declined, A::Escalate) => S::Escalated,
             (S::Approved | S::PartlyApproved, A::Respond) => S::Responded,
             (S::Responded, A::Fetch) => S::Delivered,
-            // A second fetch of delivered content is allowed and changes nothing.
+            // Fetching again (before or after acknowledging) is allowed and changes nothing:
+            // the requester may need to re-read what it received while it is retained.
             (S::Delivered, A::Fetch) => S::Delivered,
+            (S::Acknowledged, A::Fetch) => S::Acknowledged,
             (S::Delivered, A::Acknowledge) => S::Acknowledged,
             (S::Acknowledged | S::Declined | S::Refused, A::Close) => S::Closed,
             (

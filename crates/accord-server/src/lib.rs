@@ -11,7 +11,9 @@
 //! - [`error`]: store errors and field violations → `tonic::Status`;
 //! - [`convert`]: `accord.v1` messages ↔ domain and store types;
 //! - [`context`]: request ids, the per-call span, the clock, the shutdown signal;
-//! - [`dev`]: the development PKI and token minting (for `accord dev init` and tests).
+//! - [`dev`]: the development PKI and token minting (for `accord dev init` and tests);
+//! - [`services`]: the `accord.v1` services;
+//! - [`jobs`]: the deadline and retention jobs.
 //!
 //! A handler starts with `let caller = state.authenticate(&request)?;`, then
 //! `caller.authorize(op)` or `caller.authorize_exchange(op, id, requesting, holding)`, converts
@@ -26,7 +28,9 @@ pub mod context;
 pub mod convert;
 pub mod dev;
 pub mod error;
+pub mod jobs;
 pub mod registry;
+pub mod services;
 pub mod tls;
 
 use std::future::Future;
@@ -144,29 +148,53 @@ impl AppState {
     }
 }
 
-/// The Accord services. **Service engineer: register the v1 services here**, each wrapped
-/// with the configured message limits, e.g.
-///
-/// ```ignore
-/// use accord_proto::v1::exchange_service_server::ExchangeServiceServer;
-/// let max = state.config.limits.max_message_bytes;
-/// routes.add_service(
-///     ExchangeServiceServer::new(ExchangeHandlers::new(state.clone()))
-///         .max_decoding_message_size(max)
-///         .max_encoding_message_size(max),
-/// )
-/// ```
-///
-/// and mark each one serving in [`serve`]'s health reporter (by its full name, e.g.
-/// `accord.v1.ExchangeService`) through [`ACCORD_SERVICES`].
+/// The Accord services, each limited to the configured message size. Each is reported
+/// SERVING by health through [`ACCORD_SERVICES`].
 pub fn services(state: &AppState) -> Routes {
-    let _ = state;
+    use accord_proto::v1::approval_service_server::ApprovalServiceServer;
+    use accord_proto::v1::audit_service_server::AuditServiceServer;
+    use accord_proto::v1::exchange_service_server::ExchangeServiceServer;
+    use accord_proto::v1::inbox_service_server::InboxServiceServer;
+    use accord_proto::v1::registry_service_server::RegistryServiceServer;
+
+    let max = state.config.limits.max_message_bytes;
     Routes::default()
+        .add_service(
+            ExchangeServiceServer::new(services::ExchangeHandlers::new(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            InboxServiceServer::new(services::InboxHandlers::new(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            ApprovalServiceServer::new(services::ApprovalHandlers::new(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            AuditServiceServer::new(services::AuditHandlers::new(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            RegistryServiceServer::new(services::RegistryHandlers::new(state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
 }
 
 /// Full names of the Accord services, reported SERVING by `grpc.health.v1` while the server
 /// runs. Add a name here when its service is registered in [`services`].
-pub const ACCORD_SERVICES: &[&str] = &[];
+pub const ACCORD_SERVICES: &[&str] = &[
+    "accord.v1.ExchangeService",
+    "accord.v1.InboxService",
+    "accord.v1.ApprovalService",
+    "accord.v1.AuditService",
+    "accord.v1.RegistryService",
+];
 
 /// Runs the broker on an already-bound listener until `shutdown` completes, then drains.
 pub async fn run(
@@ -247,6 +275,30 @@ pub async fn serve(
     if let Some(addr) = local {
         info!(addr = %addr, "accord listening");
     }
+    // The deadline and retention jobs run while the server serves and stop when it drains.
+    let jobs = jobs::spawn(&state);
+    let result = drive(&state, &config, server).await;
+    // However serving ended, the jobs stop with it.
+    state.shutdown.trigger();
+    for job in jobs {
+        if let Err(e) = job.await {
+            warn!(error = %e, "background job ended abnormally");
+        }
+    }
+    result?;
+    info!("accord stopped");
+    Ok(())
+}
+
+/// Serves until the drain starts, then gives in-flight calls the grace period.
+async fn drive<E>(
+    state: &AppState,
+    config: &ServerConfig,
+    server: impl Future<Output = Result<(), E>>,
+) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let mut server = std::pin::pin!(server);
     let drained = state.shutdown.triggered();
     tokio::select! {
@@ -260,7 +312,6 @@ pub async fn serve(
             "shutdown grace period over; closing remaining calls"
         ),
     }
-    info!("accord stopped");
     Ok(())
 }
 

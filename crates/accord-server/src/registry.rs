@@ -311,6 +311,17 @@ impl Registry {
             .collect()
     }
 
+    /// The signatory as `change` would leave it, without applying it (the same checks as
+    /// [`Self::apply`]). Lets a handler record the change in the audit log before applying it.
+    pub fn preview(&self, change: &AdminChange, today: Date) -> Result<Signatory, RegistryError> {
+        let state = self.read();
+        let entry = state
+            .protocols
+            .get(change.protocol_id())
+            .ok_or_else(|| RegistryError::UnknownProtocol(change.protocol_id().to_string()))?;
+        compute_change(entry, change, today).map(|(s, _)| s)
+    }
+
     /// Applies an administrative change and returns the signatory after it. `today` bounds
     /// re-affirmation dates.
     pub fn apply(&self, change: &AdminChange, today: Date) -> Result<Signatory, RegistryError> {
@@ -320,58 +331,7 @@ impl Registry {
             .get_mut(change.protocol_id())
             .ok_or_else(|| RegistryError::UnknownProtocol(change.protocol_id().to_string()))?;
         let agency = change.agency_id();
-        let current =
-            entry
-                .protocol
-                .signatory(agency)
-                .ok_or_else(|| RegistryError::UnknownSignatory {
-                    protocol: change.protocol_id().clone(),
-                    agency: agency.to_string(),
-                })?;
-        let wrong = |action, needs| RegistryError::WrongStatus {
-            protocol: change.protocol_id().clone(),
-            agency: agency.clone(),
-            status: current.status,
-            action,
-            needs,
-        };
-        let mut updated = current.clone();
-        let mut reason_update: Option<Option<String>> = None;
-        match change {
-            AdminChange::Suspend { reason, .. } => {
-                if current.status != SignatoryStatus::Active {
-                    return Err(wrong("suspend", SignatoryStatus::Active));
-                }
-                updated.status = SignatoryStatus::Suspended;
-                reason_update = Some(Some(reason.clone()));
-            }
-            AdminChange::Reinstate { .. } => {
-                if current.status != SignatoryStatus::Suspended {
-                    return Err(wrong("reinstate", SignatoryStatus::Suspended));
-                }
-                updated.status = SignatoryStatus::Active;
-                reason_update = Some(None);
-            }
-            AdminChange::Reaffirm { affirmed_on, .. } => {
-                let date = *affirmed_on;
-                if date > today {
-                    return Err(RegistryError::BadAffirmationDate {
-                        date,
-                        problem: "in the future".into(),
-                    });
-                }
-                if date < current.last_affirmed_on {
-                    return Err(RegistryError::BadAffirmationDate {
-                        date,
-                        problem: format!(
-                            "before the previous re-affirmation ({})",
-                            current.last_affirmed_on
-                        ),
-                    });
-                }
-                updated.last_affirmed_on = date;
-            }
-        }
+        let (updated, reason_update) = compute_change(entry, change, today)?;
         let protocol = Arc::make_mut(&mut entry.protocol);
         if let Some(slot) = protocol.signatory_mut(agency) {
             *slot = updated.clone();
@@ -413,6 +373,71 @@ impl Registry {
         }
         applied
     }
+}
+
+/// What `change` does to its signatory: the signatory after it, and the new status reason
+/// (`Some(None)` clears it).
+type Computed = (Signatory, Option<Option<String>>);
+
+fn compute_change(
+    entry: &Entry,
+    change: &AdminChange,
+    today: Date,
+) -> Result<Computed, RegistryError> {
+    let agency = change.agency_id();
+    let current =
+        entry
+            .protocol
+            .signatory(agency)
+            .ok_or_else(|| RegistryError::UnknownSignatory {
+                protocol: change.protocol_id().clone(),
+                agency: agency.to_string(),
+            })?;
+    let wrong = |action, needs| RegistryError::WrongStatus {
+        protocol: change.protocol_id().clone(),
+        agency: agency.clone(),
+        status: current.status,
+        action,
+        needs,
+    };
+    let mut updated = current.clone();
+    let mut reason_update: Option<Option<String>> = None;
+    match change {
+        AdminChange::Suspend { reason, .. } => {
+            if current.status != SignatoryStatus::Active {
+                return Err(wrong("suspend", SignatoryStatus::Active));
+            }
+            updated.status = SignatoryStatus::Suspended;
+            reason_update = Some(Some(reason.clone()));
+        }
+        AdminChange::Reinstate { .. } => {
+            if current.status != SignatoryStatus::Suspended {
+                return Err(wrong("reinstate", SignatoryStatus::Suspended));
+            }
+            updated.status = SignatoryStatus::Active;
+            reason_update = Some(None);
+        }
+        AdminChange::Reaffirm { affirmed_on, .. } => {
+            let date = *affirmed_on;
+            if date > today {
+                return Err(RegistryError::BadAffirmationDate {
+                    date,
+                    problem: "in the future".into(),
+                });
+            }
+            if date < current.last_affirmed_on {
+                return Err(RegistryError::BadAffirmationDate {
+                    date,
+                    problem: format!(
+                        "before the previous re-affirmation ({})",
+                        current.last_affirmed_on
+                    ),
+                });
+            }
+            updated.last_affirmed_on = date;
+        }
+    }
+    Ok((updated, reason_update))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! handshake timeout, health, reflection, and the per-call certificate → signatory mapping.
 //!
 //! Authenticated calls go to a probe `RegistryService` whose `ListProtocols` does what every
-//! real handler does first (authenticate, authorise); the real registry service is not built
-//! yet.
+//! real handler does first (authenticate, authorise), so these tests need no database; the
+//! real services are exercised end to end in the `accord-tests` crate.
 
 use std::path::PathBuf;
 use std::sync::Arc;

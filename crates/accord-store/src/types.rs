@@ -3,7 +3,7 @@
 
 use accord_domain::{
     Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState,
-    PurposeId, Request, ResponseItem, Urgency,
+    PurposeId, Request, Urgency,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

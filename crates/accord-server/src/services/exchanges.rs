@@ -1,0 +1,617 @@
+//! `ExchangeService`: what agency systems do on behalf of their practitioners: submit a
+//! request (the automatic check runs at once), follow it, withdraw it, answer questions,
+//! dispute a decline, respond to requests addressed to their agency, fetch and acknowledge
+//! responses.
+
+use accord_domain::{Action, CategoryId, Decision, DecisionKind, ExchangeState, History};
+use accord_proto::v1 as pb;
+use accord_proto::v1::exchange_service_server::ExchangeService;
+use accord_store::{Change, ExchangeQuery, Party, StoreError, Submission};
+use time::Duration;
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::{
+    actor_as, apply_change, exchange_id, load_authorized, optional_version, page, purpose_of,
+    version_conflict, Fields,
+};
+use crate::authz::{self, Operation, Relation};
+use crate::convert::{self, ProtoEnum};
+use crate::error::{invalid_field, prefixed, store_status, RpcResult, StoreResultExt};
+use crate::AppState;
+
+/// The `ExchangeService` handlers.
+#[derive(Debug, Clone)]
+pub struct ExchangeHandlers {
+    state: AppState,
+}
+
+impl ExchangeHandlers {
+    pub fn new(state: AppState) -> Self {
+        ExchangeHandlers { state }
+    }
+}
+
+/// The relation a submission claims: by the agency ids as written. An unreadable or missing
+/// requesting agency is a validation problem, reported after authorisation as the requester.
+fn claimed_relation(caller_agency: &str, r: Option<&pb::InformationRequest>) -> Relation {
+    match r {
+        Some(r)
+            if !r.requesting_agency_id.is_empty() && r.requesting_agency_id != caller_agency =>
+        {
+            if r.holding_agency_id == caller_agency {
+                Relation::Holder
+            } else {
+                Relation::NonParty
+            }
+        }
+        _ => Relation::Requester,
+    }
+}
+
+fn decision(
+    kind: DecisionKind,
+    actor: accord_domain::Actor,
+    now: time::OffsetDateTime,
+) -> Decision {
+    Decision {
+        kind,
+        decided_by: actor,
+        decided_at: now,
+        categories: Vec::new(),
+        conditions: Default::default(),
+        reasons: Vec::new(),
+        questions: Vec::new(),
+        escalate_to: None,
+        note: String::new(),
+    }
+}
+
+fn exchange_response(x: &accord_store::Exchange) -> pb::Exchange {
+    convert::exchange_to_proto(x)
+}
+
+#[tonic::async_trait]
+impl ExchangeService for ExchangeHandlers {
+    async fn submit_request(
+        &self,
+        request: Request<pb::SubmitRequestRequest>,
+    ) -> RpcResult<pb::SubmitRequestResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let relation = claimed_relation(caller.agency.as_str(), msg.request.as_ref());
+        let role = authz::authorize(Operation::SubmitRequest, &caller.roles, relation).map_err(
+            |d| match (relation, d) {
+                (Relation::Requester, d) => Status::from(d),
+                (_, _) => Status::permission_denied(format!(
+                    "request.requesting_agency_id must be the caller's own agency ({}): an agency submits only its own requests",
+                    caller.agency
+                )),
+            },
+        )?;
+
+        let now = self.state.clock.now();
+        let Some(r) = msg.request.as_ref() else {
+            return Err(invalid_field("request", "is required"));
+        };
+        let mut fields = Fields::default();
+        let parsed = match convert::request_from_proto(r, now) {
+            Ok(p) => Some(p),
+            Err(v) => {
+                fields.extend(prefixed("request", v));
+                None
+            }
+        };
+        if r.idempotency_key.len() > 256 {
+            fields.push("request.idempotency_key", "must be at most 256 bytes");
+        }
+        if r.practitioner
+            .as_ref()
+            .is_some_and(|p| !p.subject.is_empty() && p.subject != caller.subject)
+        {
+            fields.push(
+                "request.practitioner.subject",
+                "must equal the subject (sub) of the caller's token: practitioners submit their own requests",
+            );
+        }
+        let protocol = if r.protocol_id.is_empty() {
+            None
+        } else {
+            match self.state.registry.protocol(&r.protocol_id) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    fields.push("request.protocol_id", "is not a protocol this broker holds");
+                    None
+                }
+            }
+        };
+        fields.finish()?;
+        let (Some(parsed), Some(protocol)) = (parsed, protocol) else {
+            // Both are present whenever no violation was reported.
+            return Err(Status::internal("internal error"));
+        };
+        if !caller.active_in(&protocol.id) {
+            return Err(Status::permission_denied(format!(
+                "agency {} is not an active signatory of protocol {}",
+                caller.agency, protocol.id
+            )));
+        }
+
+        let store = self.state.store()?;
+        let request = parsed.request;
+        let history = if request.child.identifiers.is_empty() {
+            History::default()
+        } else {
+            let since = now - Duration::days(i64::from(protocol.repeat_window_days));
+            History {
+                prior: store
+                    .prior_exchanges(&request.child.identifiers, since)
+                    .await
+                    .or_status()?,
+            }
+        };
+        let assessment = accord_policy::assess(&protocol, &request, &history, now);
+        let submitted = store
+            .submit(Submission {
+                idempotency_key: parsed.idempotency_key,
+                request,
+                assessment,
+                actor: actor_as(&caller, role),
+                now,
+            })
+            .await
+            .or_status()?;
+        let x = submitted.exchange;
+        info!(
+            exchange_id = %x.id,
+            holding_agency = %x.holding_agency,
+            state = %x.state,
+            replayed = submitted.replayed,
+            "request submitted"
+        );
+        let (protocol_id, version) = x
+            .request
+            .as_ref()
+            .map(|r| (r.protocol_id.to_string(), r.protocol_version.clone()))
+            .unwrap_or_else(|| (protocol.id.to_string(), protocol.version.clone()));
+        Ok(Response::new(pb::SubmitRequestResponse {
+            exchange_id: x.id.to_string(),
+            state: x.state.to_proto(),
+            assessment: Some(convert::assessment_to_proto(
+                &x.assessment,
+                &protocol_id,
+                &version,
+            )),
+            replayed: submitted.replayed,
+            version: x.version,
+        }))
+    }
+
+    async fn get_exchange(
+        &self,
+        request: Request<pb::GetExchangeRequest>,
+    ) -> RpcResult<pb::GetExchangeResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let id = exchange_id("exchange_id", &request.get_ref().exchange_id)?;
+        let (x, _) = load_authorized(&self.state, &caller, Operation::GetExchange, id).await?;
+        Ok(Response::new(pb::GetExchangeResponse {
+            exchange: Some(exchange_response(&x)),
+        }))
+    }
+
+    async fn list_exchanges(
+        &self,
+        request: Request<pb::ListExchangesRequest>,
+    ) -> RpcResult<pb::ListExchangesResponse> {
+        let caller = self.state.authenticate(&request)?;
+        caller.authorize(Operation::ListExchanges)?;
+        let msg = request.into_inner();
+        let mut fields = Fields::default();
+        let party = match pb::PartyRole::try_from(msg.party_role) {
+            Ok(pb::PartyRole::Unspecified | pb::PartyRole::Any) => Party::Either,
+            Ok(pb::PartyRole::Requester) => Party::Requester,
+            Ok(pb::PartyRole::Holder) => Party::Holder,
+            Err(_) => {
+                fields.push("party_role", format!("unknown value {}", msg.party_role));
+                Party::Either
+            }
+        };
+        let mut states: Vec<ExchangeState> = Vec::new();
+        for (i, s) in msg.states.iter().enumerate() {
+            let field = format!("states[{i}]");
+            match ExchangeState::from_proto(*s) {
+                None if *s == 0 => fields.push(field, "UNSPECIFIED is not a state"),
+                None => fields.push(field, format!("unknown value {s}")),
+                Some(st) if states.contains(&st) => fields.push(field, "is listed twice"),
+                Some(st) => states.push(st),
+            }
+        }
+        let purpose = if msg.purpose_id.is_empty() {
+            None
+        } else {
+            match accord_domain::PurposeId::parse(&msg.purpose_id) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    fields.push("purpose_id", format!("is not a valid id: {e}"));
+                    None
+                }
+            }
+        };
+        let created_after = msg.created_after.as_ref().and_then(|t| {
+            let v = convert::from_timestamp(t);
+            if v.is_none() {
+                fields.push("created_after", "is not a valid timestamp");
+            }
+            v
+        });
+        let created_before = msg.created_before.as_ref().and_then(|t| {
+            let v = convert::from_timestamp(t);
+            if v.is_none() {
+                fields.push("created_before", "is not a valid timestamp");
+            }
+            v
+        });
+        if let (Some(a), Some(b)) = (created_after, created_before) {
+            if b <= a {
+                fields.push("created_before", "must be after created_after");
+            }
+        }
+        let (page_size, page_token) = page(&mut fields, "page", msg.page.as_ref());
+        fields.finish()?;
+
+        let result = self
+            .state
+            .store()?
+            .list(ExchangeQuery {
+                agency: caller.agency.clone(),
+                party,
+                states,
+                purpose,
+                created_after,
+                created_before,
+                page_size,
+                page_token,
+            })
+            .await;
+        let page = match result {
+            Ok(p) => p,
+            // The only precondition a listing has is a readable page token.
+            Err(StoreError::Precondition(_)) => {
+                return Err(invalid_field(
+                    "page.page_token",
+                    "is not a page token of this listing",
+                ))
+            }
+            Err(e) => return Err(store_status(e)),
+        };
+        Ok(Response::new(pb::ListExchangesResponse {
+            exchanges: page
+                .items
+                .iter()
+                .map(convert::exchange_summary_to_proto)
+                .collect(),
+            page: Some(pb::PageInfo {
+                next_page_token: page.next_page_token.unwrap_or_default(),
+            }),
+        }))
+    }
+
+    async fn withdraw_request(
+        &self,
+        request: Request<pb::WithdrawRequestRequest>,
+    ) -> RpcResult<pb::WithdrawRequestResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", &msg.exchange_id)?;
+        let op = Operation::WithdrawRequest;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let mut fields = Fields::default();
+        fields.text("reason", &msg.reason, 1, 2000);
+        fields.finish()?;
+        let actor = actor_as(&caller, role);
+        let now = self.state.clock.now();
+        let x = apply_change(
+            &self.state,
+            &caller,
+            op,
+            x,
+            optional_version(msg.expected_version),
+            |_| {
+                Ok(Change {
+                    action: Action::Withdraw,
+                    actor: actor.clone(),
+                    now,
+                    decision: None,
+                    note: msg.reason.clone(),
+                    approved_scope: None,
+                })
+            },
+        )
+        .await?;
+        info!(exchange_id = %x.id, "request withdrawn");
+        Ok(Response::new(pb::WithdrawRequestResponse {
+            exchange: Some(exchange_response(&x)),
+        }))
+    }
+
+    async fn answer_information_request(
+        &self,
+        request: Request<pb::AnswerInformationRequestRequest>,
+    ) -> RpcResult<pb::AnswerInformationRequestResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", &msg.exchange_id)?;
+        let op = Operation::AnswerInformationRequest;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let mut fields = Fields::default();
+        fields.text("answer", &msg.answer, 1, 8000);
+        if let Err(v) = convert::amended_categories_from_proto(&msg.amended_categories) {
+            fields.extend(v);
+        } else if !msg.amended_categories.is_empty() {
+            // The store records an answer as a decision on the exchange; it cannot yet
+            // replace the request's categories and its assessment in the same step.
+            fields.push(
+                "amended_categories",
+                "amending the categories sought is not supported by this broker yet: answer without amending, or withdraw the request and submit a new one",
+            );
+        }
+        fields.finish()?;
+        let actor = actor_as(&caller, role);
+        let now = self.state.clock.now();
+        let x = apply_change(
+            &self.state,
+            &caller,
+            op,
+            x,
+            optional_version(msg.expected_version),
+            |_| {
+                let mut d = decision(DecisionKind::InformationProvided, actor.clone(), now);
+                d.note = msg.answer.clone();
+                Ok(Change {
+                    action: Action::AnswerInformationRequest,
+                    actor: actor.clone(),
+                    now,
+                    decision: Some(d),
+                    note: String::new(),
+                    approved_scope: None,
+                })
+            },
+        )
+        .await?;
+        info!(exchange_id = %x.id, "information provided");
+        Ok(Response::new(pb::AnswerInformationRequestResponse {
+            exchange: Some(exchange_response(&x)),
+        }))
+    }
+
+    async fn submit_response(
+        &self,
+        request: Request<pb::SubmitResponseRequest>,
+    ) -> RpcResult<pb::SubmitResponseResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", &msg.exchange_id)?;
+        let op = Operation::SubmitResponse;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        // The state first: before approval there is no scope to check items against.
+        x.state
+            .apply(Action::Respond)
+            .map_err(|e| store_status(e.into()))?;
+
+        let now = self.state.clock.now();
+        let mut fields = Fields::default();
+        if msg.expected_version == 0 {
+            fields.push(
+                "expected_version",
+                "is required: the version of the exchange the response answers",
+            );
+        }
+        let items = match convert::response_items_from_proto(&msg.items, now) {
+            Ok(items) => Some(items),
+            Err(v) => {
+                fields.extend(v);
+                None
+            }
+        };
+        // `001 How`: only approved categories may be delivered; every offending item is named.
+        for (i, item) in msg.items.iter().enumerate() {
+            if let Ok(c) = CategoryId::parse(&item.category_id) {
+                if !x.approved_scope.contains(&c) {
+                    fields.push(
+                        format!("items[{i}].category_id"),
+                        format!("{c} was not approved for this exchange"),
+                    );
+                }
+            }
+        }
+        fields.finish()?;
+        let items = items.unwrap_or_default();
+        if msg.expected_version != x.version {
+            return Err(version_conflict(id, msg.expected_version, x.version));
+        }
+        let (_, purpose) = purpose_of(&self.state, &x)?;
+        let days = x
+            .conditions
+            .retention_days
+            .unwrap_or(purpose.retention_days);
+        let retain_until = now + Duration::days(i64::from(days));
+        let x = self
+            .state
+            .store()?
+            .respond(
+                id,
+                msg.expected_version,
+                items,
+                actor_as(&caller, role),
+                now,
+                retain_until,
+            )
+            .await
+            .or_status()?;
+        info!(exchange_id = %x.id, "response submitted");
+        let content_sha256 = x
+            .response
+            .as_ref()
+            .map(|r| r.content_sha256.clone())
+            .unwrap_or_default();
+        Ok(Response::new(pb::SubmitResponseResponse {
+            exchange: Some(exchange_response(&x)),
+            content_sha256,
+        }))
+    }
+
+    async fn fetch_response(
+        &self,
+        request: Request<pb::FetchResponseRequest>,
+    ) -> RpcResult<pb::FetchResponseResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let id = exchange_id("exchange_id", &request.get_ref().exchange_id)?;
+        let (_, role) = load_authorized(&self.state, &caller, Operation::FetchResponse, id).await?;
+        let now = self.state.clock.now();
+        let (x, items) = self
+            .state
+            .store()?
+            .fetch_response(id, actor_as(&caller, role), now)
+            .await
+            .or_status()?;
+        let Some(meta) = x.response.as_ref() else {
+            return Err(Status::failed_precondition(format!(
+                "exchange {id} has no response"
+            )));
+        };
+        info!(exchange_id = %x.id, "response fetched");
+        Ok(Response::new(pb::FetchResponseResponse {
+            response: Some(pb::Response {
+                exchange_id: x.id.to_string(),
+                items: convert::response_items_to_proto(&items),
+                submitted_at: Some(convert::timestamp(meta.submitted_at)),
+                submitted_by: meta.submitted_by.clone(),
+                content_sha256: meta.content_sha256.clone(),
+            }),
+            conditions: Some(convert::conditions_to_proto(&x.conditions)),
+            retain_until: Some(convert::timestamp(meta.retain_until)),
+            state: x.state.to_proto(),
+            version: x.version,
+        }))
+    }
+
+    async fn acknowledge_response(
+        &self,
+        request: Request<pb::AcknowledgeResponseRequest>,
+    ) -> RpcResult<pb::AcknowledgeResponseResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", &msg.exchange_id)?;
+        let op = Operation::AcknowledgeResponse;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let mut fields = Fields::default();
+        fields.text("note", &msg.note, 0, 2000);
+        fields.finish()?;
+        let actor = actor_as(&caller, role);
+        let now = self.state.clock.now();
+        let x = apply_change(
+            &self.state,
+            &caller,
+            op,
+            x,
+            optional_version(msg.expected_version),
+            |_| {
+                Ok(Change {
+                    action: Action::Acknowledge,
+                    actor: actor.clone(),
+                    now,
+                    decision: None,
+                    note: msg.note.clone(),
+                    approved_scope: None,
+                })
+            },
+        )
+        .await?;
+        info!(exchange_id = %x.id, "response acknowledged");
+        Ok(Response::new(pb::AcknowledgeResponseResponse {
+            exchange: Some(exchange_response(&x)),
+        }))
+    }
+
+    async fn escalate_decline(
+        &self,
+        request: Request<pb::EscalateDeclineRequest>,
+    ) -> RpcResult<pb::EscalateDeclineResponse> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", &msg.exchange_id)?;
+        let op = Operation::EscalateDecline;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let mut fields = Fields::default();
+        fields.text("reason", &msg.reason, 1, 4000);
+        fields.finish()?;
+        let actor = actor_as(&caller, role);
+        let now = self.state.clock.now();
+        let x = apply_change(
+            &self.state,
+            &caller,
+            op,
+            x,
+            optional_version(msg.expected_version),
+            |x| {
+                // The state machine also lets an approver escalate a request awaiting
+                // approval; the requester may only dispute a decline (`002 14.1`).
+                if x.state != ExchangeState::Declined {
+                    return Err(Status::failed_precondition(format!(
+                        "exchange {} is {}: only a declined request can be escalated by the requester",
+                        x.id, x.state
+                    )));
+                }
+                let mut d = decision(DecisionKind::DeclineEscalated, actor.clone(), now);
+                d.reasons = vec![msg.reason.clone()];
+                Ok(Change {
+                    action: Action::Escalate,
+                    actor: actor.clone(),
+                    now,
+                    decision: Some(d),
+                    note: String::new(),
+                    approved_scope: None,
+                })
+            },
+        )
+        .await?;
+        info!(exchange_id = %x.id, "decline escalated by the requester");
+        Ok(Response::new(pb::EscalateDeclineResponse {
+            exchange: Some(exchange_response(&x)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(requesting: &str, holding: &str) -> pb::InformationRequest {
+        pb::InformationRequest {
+            requesting_agency_id: requesting.into(),
+            holding_agency_id: holding.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn submission_relation_is_the_claimed_one() {
+        assert_eq!(claimed_relation("a", None), Relation::Requester);
+        assert_eq!(
+            claimed_relation("a", Some(&req("", "b"))),
+            Relation::Requester
+        );
+        assert_eq!(
+            claimed_relation("a", Some(&req("a", "b"))),
+            Relation::Requester
+        );
+        assert_eq!(
+            claimed_relation("b", Some(&req("a", "b"))),
+            Relation::Holder
+        );
+        assert_eq!(
+            claimed_relation("c", Some(&req("a", "b"))),
+            Relation::NonParty
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! `InboxService`: the caller's agency's events, streamed in cursor order from where the
+//! client left off. With `follow` the stream stays open: it wakes on this process's commits
+//! (`Store::inbox_notifier`) and also polls every [`POLL_INTERVAL`], so events committed by
+//! other replicas sharing the database arrive too. It ends cleanly when the server drains.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use accord_domain::{AgencyId, SignatoryStatus};
+use accord_proto::v1 as pb;
+use accord_proto::v1::inbox_service_server::InboxService;
+use accord_store::Store;
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tracing::{debug, warn, Instrument};
+
+use crate::authz::Operation;
+use crate::context::Shutdown;
+use crate::convert;
+use crate::error::{invalid_argument, store_status};
+use crate::registry::Registry;
+use crate::AppState;
+
+/// How often a following stream looks for events committed by other replicas.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Events read from the store at a time.
+const BATCH: u32 = 200;
+/// Events buffered for a slow client before the reader waits for it.
+const BUFFER: usize = 64;
+
+type InboxStream = Pin<Box<dyn Stream<Item = Result<pb::WatchInboxResponse, Status>> + Send>>;
+
+/// The `InboxService` handlers.
+#[derive(Debug, Clone)]
+pub struct InboxHandlers {
+    state: AppState,
+}
+
+impl InboxHandlers {
+    pub fn new(state: AppState) -> Self {
+        InboxHandlers { state }
+    }
+}
+
+/// Whether the agency is still an active signatory of some protocol: a following stream
+/// opened before a suspension must not keep delivering after it.
+fn still_active(registry: &Registry, agency: &AgencyId) -> bool {
+    registry.protocols().iter().any(|p| {
+        p.signatory(agency)
+            .is_some_and(|s| s.status == SignatoryStatus::Active)
+    })
+}
+
+/// Sends the agency's events after `cursor` until none are left (or, with `follow`, until the
+/// client goes away, the agency is suspended or the server drains).
+async fn pump(
+    store: Store,
+    registry: Registry,
+    agency: AgencyId,
+    mut cursor: Option<u64>,
+    follow: bool,
+    shutdown: Shutdown,
+    tx: mpsc::Sender<Result<pb::WatchInboxResponse, Status>>,
+) {
+    let mut notifier = store.inbox_notifier();
+    let draining = shutdown.triggered();
+    tokio::pin!(draining);
+    loop {
+        // Mark the notifier seen before reading, so a commit after the read wakes us.
+        notifier.borrow_and_update();
+        loop {
+            let events = match store.inbox(&agency, cursor, BATCH).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.send(Err(store_status(e))).await;
+                    return;
+                }
+            };
+            let n = events.len();
+            for e in events {
+                cursor = Some(e.cursor);
+                let msg = pb::WatchInboxResponse {
+                    event: Some(convert::inbox_event_to_proto(&e)),
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    debug!(agency = %agency, "inbox client went away");
+                    return;
+                }
+            }
+            if n < BATCH as usize {
+                break;
+            }
+        }
+        if !follow || shutdown.is_triggered() {
+            return;
+        }
+        if !still_active(&registry, &agency) {
+            let _ = tx
+                .send(Err(Status::permission_denied(format!(
+                    "agency {agency} is no longer an active signatory"
+                ))))
+                .await;
+            return;
+        }
+        tokio::select! {
+            () = &mut draining => return,
+            () = tx.closed() => return,
+            changed = notifier.changed() => {
+                if changed.is_err() {
+                    // The store's writer stopped: the server is going away.
+                    return;
+                }
+            }
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl InboxService for InboxHandlers {
+    type WatchInboxStream = InboxStream;
+
+    async fn watch_inbox(
+        &self,
+        request: Request<pb::WatchInboxRequest>,
+    ) -> Result<Response<Self::WatchInboxStream>, Status> {
+        let caller = self.state.authenticate(&request)?;
+        caller.authorize(Operation::WatchInbox)?;
+        let msg = request.into_inner();
+        let cursor = convert::inbox_cursor_from_proto("after_cursor", &msg.after_cursor)
+            .map_err(|v| invalid_argument(vec![v]))?;
+        let store = self.state.store()?.clone();
+        let (tx, rx) = mpsc::channel(BUFFER);
+        let agency = caller.agency.clone();
+        let shutdown = self.state.shutdown.clone();
+        let follow = msg.follow;
+        let registry = self.state.registry.clone();
+        tokio::spawn(
+            async move {
+                pump(
+                    store,
+                    registry,
+                    agency.clone(),
+                    cursor,
+                    follow,
+                    shutdown,
+                    tx,
+                )
+                .await;
+                debug!(agency = %agency, "inbox stream ended");
+            }
+            .instrument(tracing::Span::current()),
+        );
+        if follow && self.state.shutdown.is_triggered() {
+            warn!(agency = %caller.agency, "inbox stream opened while draining");
+        }
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

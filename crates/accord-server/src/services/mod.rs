@@ -1,0 +1,298 @@
+//! The `accord.v1` services. Every handler follows the same order:
+//!
+//! 1. authenticate ([`AppState::authenticate`]): certificate → agency, token → person;
+//! 2. authorise against the matrix ([`crate::authz`]): for a call about one exchange the
+//!    exchange is read first, and a non-party gets exactly the not-found status;
+//! 3. validate the input, reporting every problem as a field violation
+//!    ([`crate::error::invalid_argument`]);
+//! 4. act on the store, mapping its errors with [`crate::error::store_status`];
+//! 5. convert the result ([`crate::convert`]).
+//!
+//! Handlers never log content, names or child identifiers: only exchange ids, agencies and
+//! the request id (already on the call's span).
+
+pub mod approvals;
+pub mod audit;
+pub mod exchanges;
+pub mod inbox;
+pub mod registry;
+
+use accord_domain::{Actor, FieldViolation, Protocol, Purpose, Role};
+use accord_proto::v1 as pb;
+use accord_store::{Change, Exchange, StoreError};
+use std::sync::Arc;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::authz::Operation;
+use crate::convert;
+use crate::error::{invalid_argument, store_status, StoreResultExt};
+use crate::AppState;
+
+pub use approvals::ApprovalHandlers;
+pub use audit::AuditHandlers;
+pub use exchanges::ExchangeHandlers;
+pub use inbox::InboxHandlers;
+pub use registry::RegistryHandlers;
+
+/// Largest page a list call may ask for (`PageRequest.page_size`).
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Page size when the client leaves it at 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// Collects field violations for one request.
+#[derive(Debug, Default)]
+pub(crate) struct Fields(Vec<FieldViolation>);
+
+impl Fields {
+    pub(crate) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, reason));
+    }
+
+    pub(crate) fn extend(&mut self, v: impl IntoIterator<Item = FieldViolation>) {
+        self.0.extend(v);
+    }
+
+    /// Text of `min..=max` characters; `min == 0` makes it optional. Never repeats the value.
+    pub(crate) fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if min > 0 && value.trim().is_empty() {
+            self.push(field, "is required");
+        } else if n > max {
+            self.push(
+                field,
+                format!("must be at most {max} characters (found {n})"),
+            );
+        }
+    }
+
+    /// A list of `min..=max_items` texts of 1 to `max_len` characters each.
+    pub(crate) fn text_list(
+        &mut self,
+        field: &str,
+        values: &[String],
+        min: usize,
+        max_items: usize,
+        max_len: usize,
+    ) {
+        if values.len() < min {
+            self.push(field, format!("at least {min} required"));
+        }
+        if values.len() > max_items {
+            self.push(
+                field,
+                format!("at most {max_items} entries (found {})", values.len()),
+            );
+        }
+        for (i, v) in values.iter().enumerate() {
+            self.text(&format!("{field}[{i}]"), v, 1, max_len);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was reported, else `INVALID_ARGUMENT` with every violation.
+    pub(crate) fn finish(self) -> Result<(), Status> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_argument(self.0))
+        }
+    }
+}
+
+/// Parses an exchange id field, or answers `INVALID_ARGUMENT` naming it.
+pub(crate) fn exchange_id(field: &str, value: &str) -> Result<Uuid, Status> {
+    convert::exchange_id_from_proto(field, value).map_err(|v| invalid_argument(vec![v]))
+}
+
+/// Page size and token of an optional `PageRequest` at `field`; reports a size over the
+/// maximum.
+pub(crate) fn page(
+    fields: &mut Fields,
+    field: &str,
+    page: Option<&pb::PageRequest>,
+) -> (u32, Option<String>) {
+    let Some(p) = page else {
+        return (DEFAULT_PAGE_SIZE, None);
+    };
+    if p.page_size > MAX_PAGE_SIZE {
+        fields.push(
+            format!("{field}.page_size"),
+            format!("must be at most {MAX_PAGE_SIZE} (found {})", p.page_size),
+        );
+    }
+    if p.page_token.len() > 1024 {
+        fields.push(
+            format!("{field}.page_token"),
+            "is not a token of this server",
+        );
+    }
+    let size = if p.page_size == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        p.page_size.min(MAX_PAGE_SIZE)
+    };
+    let token = (!p.page_token.is_empty()).then(|| p.page_token.clone());
+    (size, token)
+}
+
+/// The actor recorded for a caller: the person and agency, with the role that granted the
+/// call first (the audit log shows the first role as the role the person acted in).
+pub(crate) fn actor_as(caller: &Caller, role: Role) -> Actor {
+    let mut roles = vec![role];
+    roles.extend(caller.roles.iter().copied().filter(|r| *r != role));
+    Actor {
+        agency: Some(caller.agency.clone()),
+        subject: caller.subject.clone(),
+        roles,
+    }
+}
+
+/// Reads an exchange and authorises the caller for `op` on it. A missing exchange and one the
+/// caller's agency is not party to give the same `NOT_FOUND`.
+pub(crate) async fn load_authorized(
+    state: &AppState,
+    caller: &Caller,
+    op: Operation,
+    id: Uuid,
+) -> Result<(Exchange, Role), Status> {
+    let x = state.store()?.get(id).await.or_status()?;
+    let role = caller.authorize_exchange(op, id, &x.requesting_agency, &x.holding_agency)?;
+    Ok((x, role))
+}
+
+/// The `ABORTED` status for a version mismatch, spelt as the store spells it.
+pub(crate) fn version_conflict(id: Uuid, expected: u64, found: u64) -> Status {
+    store_status(StoreError::Conflict {
+        id,
+        expected,
+        found,
+    })
+}
+
+/// Attempts at a change whose checks depend on the exchange read before it, when the client
+/// did not ask for a version check and someone else changed the exchange meanwhile.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// Applies a change built from the current exchange. The handler's checks in `build` run on
+/// the exchange as read, and the store applies the change only if the exchange is still at
+/// that version, so no check is made on a stale read. With `expected` (the client's
+/// `expected_version`) a mismatch is `ABORTED`; without it a concurrent change is retried.
+pub(crate) async fn apply_change(
+    state: &AppState,
+    caller: &Caller,
+    op: Operation,
+    first: Exchange,
+    expected: Option<u64>,
+    build: impl Fn(&Exchange) -> Result<Change, Status>,
+) -> Result<Exchange, Status> {
+    let store = state.store()?;
+    let id = first.id;
+    let mut current = first;
+    for attempt in 1..=CHANGE_ATTEMPTS {
+        if let Some(v) = expected {
+            if v != current.version {
+                return Err(version_conflict(id, v, current.version));
+            }
+        }
+        let change = build(&current)?;
+        match store.apply(id, Some(current.version), change).await {
+            Ok(x) => return Ok(x),
+            Err(StoreError::Conflict { .. }) if expected.is_none() && attempt < CHANGE_ATTEMPTS => {
+                current = load_authorized(state, caller, op, id).await?.0;
+            }
+            Err(e) => return Err(store_status(e)),
+        }
+    }
+    Err(Status::aborted(format!(
+        "exchange {id} kept changing; read it again and retry"
+    )))
+}
+
+/// The protocol and purpose an exchange was made under, from the registry.
+pub(crate) fn purpose_of(
+    state: &AppState,
+    x: &Exchange,
+) -> Result<(Arc<Protocol>, Purpose), Status> {
+    let Some(request) = &x.request else {
+        return Err(Status::failed_precondition(format!(
+            "the request of exchange {} was purged at the end of its retention",
+            x.id
+        )));
+    };
+    let protocol = state
+        .registry
+        .protocol(request.protocol_id.as_str())
+        .map_err(|_| {
+            Status::failed_precondition(format!(
+                "protocol {} of exchange {} is no longer loaded",
+                request.protocol_id, x.id
+            ))
+        })?;
+    let purpose = protocol.purpose(&x.purpose).cloned().ok_or_else(|| {
+        Status::failed_precondition(format!(
+            "purpose {} of exchange {} is no longer in protocol {}",
+            x.purpose, x.id, protocol.id
+        ))
+    })?;
+    Ok((protocol, purpose))
+}
+
+/// `Some(v)` for a non-zero `expected_version`, `None` for 0 (no check).
+pub(crate) fn optional_version(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_report_every_problem() {
+        let mut f = Fields::default();
+        f.text("a", "", 1, 10);
+        f.text("b", "   ", 1, 10);
+        f.text("c", "", 0, 10);
+        f.text("d", "ééééé", 1, 4);
+        f.text_list("e", &["ok".into(), String::new()], 1, 1, 10);
+        let fields: Vec<String> = f.0.iter().map(|v| v.field.clone()).collect();
+        assert_eq!(fields, ["a", "b", "d", "e", "e[1]"]);
+        assert!(f.finish().is_err());
+        assert!(Fields::default().finish().is_ok());
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        let mut f = Fields::default();
+        assert_eq!(page(&mut f, "page", None), (DEFAULT_PAGE_SIZE, None));
+        let p = pb::PageRequest {
+            page_size: 501,
+            page_token: "t".into(),
+        };
+        assert_eq!(page(&mut f, "page", Some(&p)), (500, Some("t".into())));
+        assert_eq!(f.0.len(), 1);
+        assert_eq!(f.0[0].field, "page.page_size");
+    }
+
+    #[test]
+    fn actor_lists_the_granting_role_first() {
+        let caller = Caller {
+            request_id: Uuid::nil(),
+            agency: accord_domain::AgencyId::parse("a").unwrap_or_else(|e| panic!("{e}")),
+            agency_kind: accord_domain::AgencyKind::Police,
+            protocols: Vec::new(),
+            subject: "u".into(),
+            name: None,
+            roles: vec![Role::Auditor, Role::IgLead],
+            peer: "127.0.0.1:1".parse().unwrap_or_else(|e| panic!("{e}")),
+        };
+        assert_eq!(
+            actor_as(&caller, Role::IgLead).roles,
+            vec![Role::IgLead, Role::Auditor]
+        );
+    }
+}

@@ -1,0 +1,964 @@
+//! The group-commit writer: one task per `Store` owns every write.
+//!
+//! Callers send operations over a channel; the task takes what has queued up (at most
+//! `max_batch`), runs all of it in ONE transaction, extends the audit chain once for the
+//! whole batch, and answers each caller only after COMMIT returned. An operation that fails
+//! validation (conflict, invalid transition, precondition) fails alone: every check runs
+//! before the operation writes anything, and its audit and inbox drafts are discarded. A
+//! database error aborts the transaction; the batch is then retried one operation per
+//! transaction so one bad operation cannot fail its neighbours, and an error at COMMIT is
+//! given to every operation of the batch (none of it is acknowledged).
+
+use std::sync::Arc;
+
+use accord_domain::{
+    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, DecisionKind, ExchangeState,
+    PurposeId, Urgency,
+};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::canonical::{canonical_json, entry_hash, EntryFields};
+use crate::crypto::Keys;
+use crate::db::{self, BatchTx, Db, Head, ResponseWrite, SubjectRow};
+use crate::model::{i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
+use crate::{AdminEvent, Change, InboxEventKind, Result, StoreError};
+
+/// A new exchange, prepared (encrypted, hashed, described) by the caller's task so the
+/// writer only does database work and hashing.
+#[derive(Debug)]
+pub(crate) struct SubmitOp {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub requesting_agency: AgencyId,
+    pub holding_agency: AgencyId,
+    pub purpose: PurposeId,
+    pub urgency: Urgency,
+    pub now: i64,
+    pub request_ct: Vec<u8>,
+    /// (keyed hash, role) for the child and the other people.
+    pub subjects: Vec<(String, &'static str)>,
+    pub assessment: Assessment,
+    pub actor: Actor,
+    pub categories_sought: Vec<String>,
+    pub submitted_detail: String,
+    pub outcome_detail: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct RespondOp {
+    pub id: Uuid,
+    pub expected_version: u64,
+    pub content_ct: Vec<u8>,
+    pub content_sha256: String,
+    pub content_size: u64,
+    pub categories: Vec<CategoryId>,
+    pub detail: serde_json::Value,
+    pub actor: Actor,
+    pub now: i64,
+    pub retain_until: i64,
+}
+
+#[derive(Debug)]
+pub(crate) enum Op {
+    Submit(Box<SubmitOp>),
+    Apply {
+        id: Uuid,
+        expected_version: Option<u64>,
+        change: Box<Change>,
+        now: i64,
+    },
+    Overdue {
+        id: Uuid,
+        now: i64,
+    },
+    Respond(Box<RespondOp>),
+    Fetch {
+        id: Uuid,
+        actor: Actor,
+        now: i64,
+    },
+    Purge {
+        now: i64,
+        limit: i64,
+    },
+    Admin {
+        event: AdminEvent,
+        actor: Actor,
+        now: i64,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Output {
+    Exchange {
+        rec: Box<ExchangeRec>,
+        replayed: bool,
+    },
+    Fetched {
+        rec: Box<ExchangeRec>,
+        content_ct: Vec<u8>,
+    },
+    Purged(u64),
+    Audit(Box<AuditRecord>),
+}
+
+/// What an operation produced before the batch's audit entries were hashed.
+enum Pending {
+    Exchange {
+        rec: Box<ExchangeRec>,
+        replayed: bool,
+    },
+    Fetched {
+        rec: Box<ExchangeRec>,
+        content_ct: Vec<u8>,
+    },
+    Purged(u64),
+    Audit(usize),
+}
+
+pub(crate) struct Job {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Output>>,
+}
+
+pub(crate) enum Msg {
+    Job(Job),
+    /// Commit what is queued before this message, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+pub(crate) struct Writer {
+    pub db: Db,
+    pub keys: Arc<Keys>,
+    pub max_batch: usize,
+    pub checkpoint_every: u64,
+    pub inbox_tx: watch::Sender<u64>,
+}
+
+impl Writer {
+    pub(crate) async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(self.max_batch);
+        let mut last_batch = 0usize;
+        loop {
+            let Some(first) = rx.recv().await else { return };
+            let mut close = None;
+            match first {
+                Msg::Job(j) => jobs.push(j),
+                Msg::Close(done) => close = Some(done),
+            }
+            // Callers woken by the previous commit are runnable but may not have queued
+            // their next operation yet; one yield lets them, so batches stay full under load.
+            // It costs a lone caller microseconds, not a timed wait.
+            if close.is_none() && last_batch > 1 {
+                tokio::task::yield_now().await;
+            }
+            // Take what queued up: this is the group commit.
+            while close.is_none() && jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(Msg::Job(j)) => jobs.push(j),
+                    Ok(Msg::Close(done)) => close = Some(done),
+                    Err(_) => break,
+                }
+            }
+            last_batch = jobs.len();
+            if !jobs.is_empty() {
+                self.process(std::mem::take(&mut jobs)).await;
+            }
+            if let Some(done) = close {
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    async fn process(&self, jobs: Vec<Job>) {
+        let (ops, replies): (Vec<Op>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+        match self.run_batch(&ops).await {
+            Ok(results) => {
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(r);
+                }
+            }
+            Err(BatchError::BeforeCommit(e)) if ops.len() > 1 => {
+                tracing::warn!(error = %e, ops = ops.len(), "batch failed before commit; retrying its operations one by one");
+                for (op, reply) in ops.into_iter().zip(replies) {
+                    let r = match self.run_batch(std::slice::from_ref(&op)).await {
+                        Ok(mut rs) => rs.pop().unwrap_or(Err(StoreError::Closed)),
+                        Err(BatchError::BeforeCommit(e) | BatchError::Commit(e)) => Err(e),
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+            Err(BatchError::BeforeCommit(e) | BatchError::Commit(e)) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, ops = ops.len(), "batch failed; nothing in it was committed");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Database(msg.clone())));
+                }
+            }
+        }
+    }
+
+    async fn run_batch(&self, ops: &[Op]) -> std::result::Result<Vec<Result<Output>>, BatchError> {
+        match &self.db {
+            Db::Sqlite(p) => {
+                let tx = db::sqlite::begin(p)
+                    .await
+                    .map_err(BatchError::BeforeCommit)?;
+                self.run_in(tx, ops).await
+            }
+            Db::Postgres(p) => {
+                let tx = db::postgres::begin(p)
+                    .await
+                    .map_err(BatchError::BeforeCommit)?;
+                self.run_in(tx, ops).await
+            }
+        }
+    }
+
+    async fn run_in<T: BatchTx>(
+        &self,
+        mut tx: T,
+        ops: &[Op],
+    ) -> std::result::Result<Vec<Result<Output>>, BatchError> {
+        let head = tx.head().await.map_err(BatchError::BeforeCommit)?;
+        let mut ctx = BatchCtx::default();
+        let mut pending = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (na, ni) = (ctx.audit.len(), ctx.inbox.len());
+            match run_op(&mut tx, op, &mut ctx).await {
+                Ok(p) => pending.push(Ok(p)),
+                Err(StoreError::Database(e)) => {
+                    return Err(BatchError::BeforeCommit(StoreError::Database(e)))
+                }
+                Err(e) => {
+                    // Validation failed before the operation wrote anything.
+                    ctx.audit.truncate(na);
+                    ctx.inbox.truncate(ni);
+                    pending.push(Err(e));
+                }
+            }
+        }
+
+        // Extend the chain: sequences and hashes are assigned here, once per batch, from the
+        // head read under the batch's lock.
+        let mut records = Vec::with_capacity(ctx.audit.len());
+        let mut prev = head.hash;
+        let mut buf = Vec::with_capacity(512);
+        for (i, fields) in ctx.audit.into_iter().enumerate() {
+            let sequence = head.sequence + 1 + i as u64;
+            let hash = entry_hash(&mut buf, &prev, sequence, &fields);
+            records.push(AuditRecord {
+                sequence,
+                prev_hash: prev,
+                entry_hash: hash,
+                fields,
+            });
+            prev = hash;
+        }
+        if !records.is_empty() {
+            tx.insert_audit(&records)
+                .await
+                .map_err(BatchError::BeforeCommit)?;
+        }
+
+        let new_head = head.sequence + records.len() as u64;
+        let mut last_cursor = None;
+        if !ctx.inbox.is_empty() {
+            let mut rows = Vec::with_capacity(ctx.inbox.len());
+            for (i, d) in ctx.inbox.into_iter().enumerate() {
+                let cursor =
+                    i64_of(head.last_cursor + 1 + i as u64).map_err(BatchError::BeforeCommit)?;
+                last_cursor = Some(cursor);
+                rows.push((cursor, d));
+            }
+            tx.insert_inbox(&rows)
+                .await
+                .map_err(BatchError::BeforeCommit)?;
+        }
+        self.maybe_checkpoint(&mut tx, &head, new_head, prev)
+            .await
+            .map_err(BatchError::BeforeCommit)?;
+
+        tx.commit().await.map_err(BatchError::Commit)?;
+
+        if let Some(c) = last_cursor {
+            self.inbox_tx.send_replace(c as u64);
+        }
+        Ok(pending
+            .into_iter()
+            .map(|p| {
+                p.and_then(|p| match p {
+                    Pending::Exchange { rec, replayed } => Ok(Output::Exchange { rec, replayed }),
+                    Pending::Fetched { rec, content_ct } => Ok(Output::Fetched { rec, content_ct }),
+                    Pending::Purged(n) => Ok(Output::Purged(n)),
+                    Pending::Audit(i) => records
+                        .get(i)
+                        .map(|r| Output::Audit(Box::new(r.clone())))
+                        .ok_or_else(|| {
+                            StoreError::Database("audit entry of the operation is missing".into())
+                        }),
+                })
+            })
+            .collect())
+    }
+
+    async fn maybe_checkpoint<T: BatchTx>(
+        &self,
+        tx: &mut T,
+        head: &Head,
+        new_head: u64,
+        head_hash: [u8; 32],
+    ) -> Result<()> {
+        if self.checkpoint_every == 0
+            || new_head == 0
+            || new_head - head.last_checkpoint < self.checkpoint_every
+        {
+            return Ok(());
+        }
+        let sig = self.keys.sign_checkpoint(new_head, &head_hash);
+        let now = crate::model::to_us(time::OffsetDateTime::now_utc())?;
+        tx.insert_checkpoint(
+            i64_of(new_head)?,
+            head_hash,
+            sig,
+            self.keys.key_id().to_owned(),
+            now,
+        )
+        .await
+    }
+}
+
+enum BatchError {
+    /// Nothing was committed; the operations may be retried.
+    BeforeCommit(StoreError),
+    /// COMMIT itself failed.
+    Commit(StoreError),
+}
+
+#[derive(Default)]
+struct BatchCtx {
+    audit: Vec<EntryFields>,
+    inbox: Vec<InboxDraft>,
+}
+
+fn roles(actor: &Actor) -> Vec<String> {
+    actor.roles.iter().map(|r| r.as_str().to_owned()).collect()
+}
+
+/// An audit entry about an exchange, with the exchange's parties, purpose and subjects.
+fn exchange_entry(
+    rec: &ExchangeRec,
+    kind: &str,
+    actor: &Actor,
+    now: i64,
+    from: Option<ExchangeState>,
+    to: Option<ExchangeState>,
+) -> EntryFields {
+    EntryFields {
+        occurred_at_us: now,
+        event_kind: kind.to_owned(),
+        exchange_id: Some(rec.id),
+        actor_agency: actor.agency.as_ref().map(|a| a.to_string()),
+        actor_subject: actor.subject.clone(),
+        actor_roles: roles(actor),
+        requesting_agency: Some(rec.requesting_agency.to_string()),
+        holding_agency: Some(rec.holding_agency.to_string()),
+        purpose: Some(rec.purpose.to_string()),
+        state_from: from.map(|s| s.as_str().to_owned()),
+        state_to: to.map(|s| s.as_str().to_owned()),
+        subject_hashes: rec.subject_hashes.clone(),
+        categories: Vec::new(),
+        content_sha256: None,
+        content_size: None,
+        detail: "{}".to_owned(),
+    }
+}
+
+fn inbox(
+    rec: &ExchangeRec,
+    to: &AgencyId,
+    kind: InboxEventKind,
+    now: i64,
+    summary: String,
+) -> InboxDraft {
+    InboxDraft {
+        agency: to.clone(),
+        exchange_id: rec.id,
+        kind,
+        state: rec.state,
+        occurred_at: now,
+        summary,
+    }
+}
+
+async fn load<T: BatchTx>(tx: &mut T, id: Uuid) -> Result<ExchangeRec> {
+    tx.load_exchange(id)
+        .await?
+        .ok_or(StoreError::NotFound(id))
+        .and_then(RawExchange::decode)
+}
+
+fn check_version(rec: &ExchangeRec, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != rec.version => Err(StoreError::Conflict {
+            id: rec.id,
+            expected: v,
+            found: rec.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<Pending> {
+    match op {
+        Op::Submit(s) => submit(tx, s, ctx).await,
+        Op::Apply {
+            id,
+            expected_version,
+            change,
+            now,
+        } => apply(tx, *id, *expected_version, change, *now, ctx).await,
+        Op::Overdue { id, now } => overdue(tx, *id, *now, ctx).await,
+        Op::Respond(r) => respond(tx, r, ctx).await,
+        Op::Fetch { id, actor, now } => fetch(tx, *id, actor, *now, ctx).await,
+        Op::Purge { now, limit } => purge(tx, *now, *limit, ctx).await,
+        Op::Admin { event, actor, now } => admin(event, actor, *now, ctx),
+    }
+}
+
+async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Result<Pending> {
+    // Inside the batch's lock, so a concurrent retry on another replica cannot slip in
+    // between this check and the insert.
+    if let Some(id) = tx
+        .find_idempotent(s.requesting_agency.as_str(), &s.idempotency_key)
+        .await?
+    {
+        let rec = load(tx, id).await?;
+        return Ok(Pending::Exchange {
+            rec: Box::new(rec),
+            replayed: true,
+        });
+    }
+    let action = match s.assessment.outcome {
+        accord_domain::Outcome::Refuse => Action::Refuse,
+        accord_domain::Outcome::ProceedToApproval => Action::SendForApproval,
+    };
+    let state = ExchangeState::Submitted.apply(action)?;
+    let mut subject_hashes: Vec<String> = Vec::new();
+    for (h, _) in &s.subjects {
+        if !subject_hashes.contains(h) {
+            subject_hashes.push(h.clone());
+        }
+    }
+    let rec = ExchangeRec {
+        id: s.id,
+        state,
+        version: 1,
+        idempotency_key: s.idempotency_key.clone(),
+        requesting_agency: s.requesting_agency.clone(),
+        holding_agency: s.holding_agency.clone(),
+        purpose: s.purpose.clone(),
+        urgency: s.urgency,
+        respond_by: crate::model::to_us(s.assessment.respond_by)?,
+        overdue: false,
+        created_at: s.now,
+        updated_at: s.now,
+        first_decision_at: None,
+        request_ct: Some(s.request_ct.clone()),
+        subject_hashes,
+        assessment: s.assessment.clone(),
+        decisions: Vec::new(),
+        approved_scope: Vec::new(),
+        conditions: Conditions::default(),
+        response: None,
+    };
+    let w = rec.to_write()?;
+    let subjects: Vec<SubjectRow> = s
+        .subjects
+        .iter()
+        .map(|(h, role)| (h.clone(), s.id, *role, s.now))
+        .collect();
+
+    tx.insert_exchange(&w).await?;
+    if !subjects.is_empty() {
+        tx.insert_subjects(&subjects).await?;
+    }
+
+    let mut submitted = exchange_entry(
+        &rec,
+        "submitted",
+        &s.actor,
+        s.now,
+        None,
+        Some(ExchangeState::Submitted),
+    );
+    submitted.categories = s.categories_sought.clone();
+    submitted.detail = s.submitted_detail.clone();
+    ctx.audit.push(submitted);
+    let mut outcome = exchange_entry(
+        &rec,
+        if state == ExchangeState::Refused {
+            "refused"
+        } else {
+            "sent_for_approval"
+        },
+        &Actor::system(),
+        s.now,
+        Some(ExchangeState::Submitted),
+        Some(state),
+    );
+    outcome.categories = rec
+        .assessment
+        .proposed_scope
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    outcome.detail = s.outcome_detail.clone();
+    ctx.audit.push(outcome);
+
+    if state == ExchangeState::Refused {
+        let summary = format!(
+            "request to {} for {} was refused by the policy check",
+            rec.holding_agency, rec.purpose
+        );
+        ctx.inbox.push(inbox(
+            &rec,
+            &rec.requesting_agency,
+            InboxEventKind::Refused,
+            s.now,
+            summary,
+        ));
+    } else {
+        let summary = format!(
+            "request from {} for {} awaits approval",
+            rec.requesting_agency, rec.purpose
+        );
+        ctx.inbox.push(inbox(
+            &rec,
+            &rec.holding_agency,
+            InboxEventKind::RequestReceived,
+            s.now,
+            summary,
+        ));
+    }
+    Ok(Pending::Exchange {
+        rec: Box::new(rec),
+        replayed: false,
+    })
+}
+
+/// Actions that must carry the human decision they record (`001 Record`).
+fn needs_decision(a: Action) -> bool {
+    matches!(a, Action::Approve | Action::ApprovePart | Action::Decline)
+}
+
+async fn apply<T: BatchTx>(
+    tx: &mut T,
+    id: Uuid,
+    expected: Option<u64>,
+    change: &Change,
+    now: i64,
+    ctx: &mut BatchCtx,
+) -> Result<Pending> {
+    let mut rec = load(tx, id).await?;
+    // The version first: of two IG leads deciding at once, the loser must learn that someone
+    // else decided (Conflict), not that the exchange is in a state it did not expect.
+    check_version(&rec, expected)?;
+    let action = change.action;
+    match action {
+        Action::Respond => {
+            return Err(StoreError::Precondition(
+                "a response is stored with respond, not apply".into(),
+            ))
+        }
+        Action::Fetch => {
+            return Err(StoreError::Precondition(
+                "a response is fetched with fetch_response, not apply".into(),
+            ))
+        }
+        _ => {}
+    }
+    let from = rec.state;
+    let to = from.apply(action)?;
+    if let Some(d) = &change.decision {
+        if d.kind.action() != action {
+            return Err(StoreError::Precondition(format!(
+                "a {:?} decision does not record the action {action}",
+                d.kind
+            )));
+        }
+    } else if needs_decision(action) {
+        return Err(StoreError::Precondition(format!(
+            "{action} must record the decision"
+        )));
+    }
+    if matches!(action, Action::Approve | Action::ApprovePart) {
+        let (scope, conditions) = match (&change.approved_scope, &change.decision) {
+            (Some((s, c)), _) => (s.clone(), c.clone()),
+            (None, Some(d)) if !d.categories.is_empty() => {
+                (d.categories.clone(), d.conditions.clone())
+            }
+            (None, Some(d)) if action == Action::Approve => {
+                (rec.assessment.proposed_scope.clone(), d.conditions.clone())
+            }
+            _ => {
+                return Err(StoreError::Precondition(
+                    "approve part must name the approved categories".into(),
+                ))
+            }
+        };
+        if scope.is_empty() {
+            return Err(StoreError::Precondition(
+                "the approved scope is empty; decline instead".into(),
+            ));
+        }
+        if let Some(c) = scope
+            .iter()
+            .find(|c| !rec.assessment.proposed_scope.contains(c))
+        {
+            return Err(StoreError::Precondition(format!(
+                "category {c} is outside the proposed scope"
+            )));
+        }
+        rec.approved_scope = scope;
+        rec.conditions = conditions;
+    }
+    if matches!(
+        action,
+        Action::Approve | Action::ApprovePart | Action::Decline
+    ) && rec.first_decision_at.is_none()
+    {
+        rec.first_decision_at = Some(now);
+    }
+    if let Some(d) = &change.decision {
+        rec.decisions.push(d.clone());
+    }
+    rec.state = to;
+    rec.version += 1;
+    rec.updated_at = now;
+    let w = rec.to_write()?;
+    let detail = canonical_json(&json!({
+        "decision": change.decision,
+        "note": change.note,
+        "approved_scope": if matches!(action, Action::Approve | Action::ApprovePart) { Some(&rec.approved_scope) } else { None },
+        "conditions": if matches!(action, Action::Approve | Action::ApprovePart) { Some(&rec.conditions) } else { None },
+    }));
+
+    tx.update_exchange(&w).await?;
+
+    let mut entry = exchange_entry(
+        &rec,
+        action.as_str(),
+        &change.actor,
+        now,
+        Some(from),
+        Some(to),
+    );
+    if matches!(action, Action::Approve | Action::ApprovePart) {
+        entry.categories = rec.approved_scope.iter().map(|c| c.to_string()).collect();
+    }
+    entry.detail = detail;
+    ctx.audit.push(entry);
+
+    let (req, hold) = (rec.requesting_agency.clone(), rec.holding_agency.clone());
+    let purpose = rec.purpose.clone();
+    let mut notify = |to: &AgencyId, kind: InboxEventKind, summary: String| {
+        ctx.inbox.push(inbox(&rec, to, kind, now, summary));
+    };
+    match action {
+        Action::AskForMoreInformation => notify(
+            &req,
+            InboxEventKind::MoreInfoRequested,
+            format!("{hold} asks for more information ({purpose})"),
+        ),
+        Action::AnswerInformationRequest => notify(
+            &hold,
+            InboxEventKind::InformationProvided,
+            format!("{req} provided more information ({purpose})"),
+        ),
+        Action::Approve | Action::ApprovePart | Action::Decline => notify(
+            &req,
+            InboxEventKind::DecisionMade,
+            format!("{hold} decided: {}", to.as_str()),
+        ),
+        Action::Escalate => {
+            let summary = match change.decision.as_ref().map(|d| d.kind) {
+                Some(DecisionKind::DeclineEscalated) => {
+                    format!("{req} escalated the decline ({purpose})")
+                }
+                _ => format!("request escalated ({purpose})"),
+            };
+            for a in other_parties(&req, &hold, &change.actor) {
+                notify(&a, InboxEventKind::Escalated, summary.clone());
+            }
+        }
+        Action::Acknowledge => notify(
+            &hold,
+            InboxEventKind::Acknowledged,
+            format!("{req} acknowledged the response"),
+        ),
+        Action::Withdraw => notify(
+            &hold,
+            InboxEventKind::Withdrawn,
+            format!("{req} withdrew the request ({purpose})"),
+        ),
+        // No inbox kind exists for these; the audit log records them.
+        Action::Close
+        | Action::Expire
+        | Action::Refuse
+        | Action::SendForApproval
+        | Action::Respond
+        | Action::Fetch => {}
+    }
+    Ok(Pending::Exchange {
+        rec: Box::new(rec),
+        replayed: false,
+    })
+}
+
+/// The parties other than the actor's agency; both when the broker itself acts.
+fn other_parties(req: &AgencyId, hold: &AgencyId, actor: &Actor) -> Vec<AgencyId> {
+    match &actor.agency {
+        Some(a) if a == req => vec![hold.clone()],
+        Some(a) if a == hold => vec![req.clone()],
+        _ => vec![req.clone(), hold.clone()],
+    }
+}
+
+async fn overdue<T: BatchTx>(
+    tx: &mut T,
+    id: Uuid,
+    now: i64,
+    ctx: &mut BatchCtx,
+) -> Result<Pending> {
+    let mut rec = load(tx, id).await?;
+    // Already marked, or decided since the deadline job picked it: nothing to do.
+    if rec.overdue || !rec.state.awaits_decision() {
+        return Ok(Pending::Exchange {
+            rec: Box::new(rec),
+            replayed: false,
+        });
+    }
+    if rec.respond_by > now {
+        return Err(StoreError::Precondition(
+            "the response deadline has not passed".into(),
+        ));
+    }
+    let from = rec.state;
+    // Escalated exchanges stay escalated; awaiting approval ones are escalated now.
+    let to = from.apply(Action::Escalate).unwrap_or(from);
+    rec.state = to;
+    rec.overdue = true;
+    rec.version += 1;
+    rec.updated_at = now;
+    let w = rec.to_write()?;
+    tx.update_exchange(&w).await?;
+    let mut entry = exchange_entry(&rec, "overdue", &Actor::system(), now, Some(from), Some(to));
+    entry.detail =
+        canonical_json(&json!({ "respond_by_us": rec.respond_by, "escalated": from != to }));
+    ctx.audit.push(entry);
+    for a in [rec.requesting_agency.clone(), rec.holding_agency.clone()] {
+        let summary = format!("response deadline passed ({})", rec.purpose);
+        ctx.inbox
+            .push(inbox(&rec, &a, InboxEventKind::Overdue, now, summary));
+    }
+    Ok(Pending::Exchange {
+        rec: Box::new(rec),
+        replayed: false,
+    })
+}
+
+async fn respond<T: BatchTx>(tx: &mut T, r: &RespondOp, ctx: &mut BatchCtx) -> Result<Pending> {
+    let mut rec = load(tx, r.id).await?;
+    check_version(&rec, Some(r.expected_version))?;
+    let from = rec.state;
+    let to = from.apply(Action::Respond)?;
+    // `001 How`: only approved categories may be delivered.
+    if let Some(c) = r
+        .categories
+        .iter()
+        .find(|c| !rec.approved_scope.contains(c))
+    {
+        return Err(StoreError::Precondition(format!(
+            "category {c} was not approved for this exchange"
+        )));
+    }
+    let categories = to_json(&r.categories)?;
+    let size = i64_of(r.content_size)?;
+    rec.state = to;
+    rec.version += 1;
+    rec.updated_at = r.now;
+    rec.response = Some(crate::model::ResponseRec {
+        submitted_at: r.now,
+        submitted_by: r.actor.subject.clone(),
+        content_sha256: r.content_sha256.clone(),
+        content_size: r.content_size,
+        categories: r.categories.clone(),
+        retain_until: r.retain_until,
+        purged: false,
+    });
+    let w = rec.to_write()?;
+
+    tx.update_exchange(&w).await?;
+    tx.insert_response(&ResponseWrite {
+        exchange_id: r.id,
+        submitted_at: r.now,
+        submitted_by: r.actor.subject.clone(),
+        content_ct: r.content_ct.clone(),
+        content_sha256: r.content_sha256.clone(),
+        content_size: size,
+        categories,
+        retain_until: r.retain_until,
+    })
+    .await?;
+
+    let mut entry = exchange_entry(&rec, "respond", &r.actor, r.now, Some(from), Some(to));
+    entry.categories = r.categories.iter().map(|c| c.to_string()).collect();
+    entry.content_sha256 = Some(r.content_sha256.clone());
+    entry.content_size = Some(r.content_size);
+    entry.detail = canonical_json(&r.detail);
+    ctx.audit.push(entry);
+    let summary = format!("{} responded ({})", rec.holding_agency, rec.purpose);
+    ctx.inbox.push(inbox(
+        &rec,
+        &rec.requesting_agency,
+        InboxEventKind::ResponseReady,
+        r.now,
+        summary,
+    ));
+    Ok(Pending::Exchange {
+        rec: Box::new(rec),
+        replayed: false,
+    })
+}
+
+async fn fetch<T: BatchTx>(
+    tx: &mut T,
+    id: Uuid,
+    actor: &Actor,
+    now: i64,
+    ctx: &mut BatchCtx,
+) -> Result<Pending> {
+    let mut rec = load(tx, id).await?;
+    let Some(resp) = rec.response.clone() else {
+        return Err(StoreError::Precondition(
+            "there is no response to fetch yet".into(),
+        ));
+    };
+    if resp.purged {
+        return Err(StoreError::Precondition(
+            "the response content was purged at the end of its retention".into(),
+        ));
+    }
+    let from = rec.state;
+    let to = from.apply(Action::Fetch)?;
+    let content_ct = match tx.response_content(id).await? {
+        Some(Some(ct)) => ct,
+        _ => {
+            return Err(StoreError::Precondition(
+                "the response content was purged at the end of its retention".into(),
+            ))
+        }
+    };
+    let first = from != to;
+    if first {
+        rec.state = to;
+        rec.version += 1;
+        rec.updated_at = now;
+        let w = rec.to_write()?;
+        tx.update_exchange(&w).await?;
+    }
+    // Every fetch is recorded, including re-fetches of delivered content: who saw it, when.
+    let mut entry = exchange_entry(&rec, "fetch", actor, now, Some(from), Some(to));
+    entry.categories = resp.categories.iter().map(|c| c.to_string()).collect();
+    entry.content_sha256 = Some(resp.content_sha256.clone());
+    entry.content_size = Some(resp.content_size);
+    entry.detail = canonical_json(&json!({ "first_fetch": first }));
+    ctx.audit.push(entry);
+    Ok(Pending::Fetched {
+        rec: Box::new(rec),
+        content_ct,
+    })
+}
+
+async fn purge<T: BatchTx>(
+    tx: &mut T,
+    now: i64,
+    limit: i64,
+    ctx: &mut BatchCtx,
+) -> Result<Pending> {
+    let ids = tx.expired_responses(now, limit).await?;
+    let mut n = 0u64;
+    for id in ids {
+        let mut rec = load(tx, id).await?;
+        let Some(resp) = rec.response.as_mut() else {
+            continue;
+        };
+        resp.purged = true;
+        let (categories, sha, size, retain_until) = (
+            resp.categories.clone(),
+            resp.content_sha256.clone(),
+            resp.content_size,
+            resp.retain_until,
+        );
+        rec.request_ct = None;
+        rec.version += 1;
+        rec.updated_at = now;
+        let w = rec.to_write()?;
+        tx.purge_content(id).await?;
+        tx.update_exchange(&w).await?;
+        // The digest, size and categories stay in the log: what was shared, not the content.
+        let mut entry = exchange_entry(&rec, "content_purged", &Actor::system(), now, None, None);
+        entry.categories = categories.iter().map(|c| c.to_string()).collect();
+        entry.content_sha256 = Some(sha);
+        entry.content_size = Some(size);
+        entry.detail = canonical_json(&json!({
+            "retain_until_us": retain_until,
+            "request_purged": true,
+            "response_purged": true,
+        }));
+        ctx.audit.push(entry);
+        n += 1;
+    }
+    Ok(Pending::Purged(n))
+}
+
+fn admin(event: &AdminEvent, actor: &Actor, now: i64, ctx: &mut BatchCtx) -> Result<Pending> {
+    if event.kind.is_empty()
+        || event.kind.len() > 64
+        || !event
+            .kind
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_')
+    {
+        return Err(StoreError::Precondition(
+            "an admin event kind is lowercase letters and '_' (e.g. signatory_suspended)".into(),
+        ));
+    }
+    ctx.audit.push(EntryFields {
+        occurred_at_us: now,
+        event_kind: event.kind.clone(),
+        exchange_id: None,
+        actor_agency: actor.agency.as_ref().map(|a| a.to_string()),
+        actor_subject: actor.subject.clone(),
+        actor_roles: roles(actor),
+        requesting_agency: None,
+        holding_agency: None,
+        purpose: None,
+        state_from: None,
+        state_to: None,
+        subject_hashes: Vec::new(),
+        categories: Vec::new(),
+        content_sha256: None,
+        content_size: None,
+        detail: canonical_json(&json!({
+            "protocol_id": event.protocol_id,
+            "agency_id": event.agency_id,
+            "detail": event.detail,
+        })),
+    });
+    Ok(Pending::Audit(ctx.audit.len() - 1))
+}
