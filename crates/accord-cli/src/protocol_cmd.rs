@@ -37,7 +37,7 @@ pub fn run(cmd: ProtocolCommand) -> ExitCode {
                         "review_due": p.review_due.to_string(),
                     }));
                 } else {
-                    println!(
+                    outln!(
                         "ok  {}: protocol {} v{} — {} signatories, {} purposes, {} categories, review due {}",
                         file.display(),
                         p.id,
@@ -72,7 +72,7 @@ pub fn run(cmd: ProtocolCommand) -> ExitCode {
         }
     }
     if json {
-        println!("{}", serde_json::Value::Array(report));
+        outln!("{}", serde_json::Value::Array(report));
     }
     if failed {
         ExitCode::FAILURE
