@@ -163,6 +163,13 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
+            // A fresh machine may not have the data directory yet.
+            if let Some(dir) = opts.get_filename().parent() {
+                if !dir.as_os_str().is_empty() && !opts.get_filename().starts_with(":memory:") {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| config_err(format!("cannot create {}: {e}", dir.display())))?;
+                }
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(config.max_connections)
                 .connect_with(opts)

@@ -927,15 +927,10 @@ async fn purge<T: BatchTx>(
 }
 
 fn admin(event: &AdminEvent, actor: &Actor, now: i64, ctx: &mut BatchCtx) -> Result<Pending> {
-    if event.kind.is_empty()
-        || event.kind.len() > 64
-        || !event
-            .kind
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c == '_')
-    {
+    // Kinds are identifiers (logged, filtered on): the same alphabet as agency and purpose ids.
+    if AgencyId::parse(&event.kind).is_err() {
         return Err(StoreError::Precondition(
-            "an admin event kind is lowercase letters and '_' (e.g. signatory_suspended)".into(),
+            "an admin event kind is 1 to 64 lowercase letters, digits, '_', '-' or '.' (e.g. signatory_suspended)".into(),
         ));
     }
     ctx.audit.push(EntryFields {

@@ -1579,3 +1579,33 @@ fn store_and_its_futures_are_send(store: &Store, c: Change, q: AuditQuery) {
     send(store.purge_expired_content(at(0)));
     send(store.close());
 }
+
+/// SQLite only: `accord serve` on a fresh machine creates the file (and its directory), in
+/// WAL mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_and_directory_are_created_in_wal_mode() -> Result<()> {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("data").join("nested").join("accord.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(config_for(&url)).await?;
+    make_entries(&store, 1).await?;
+    store.close().await;
+    assert!(path.exists());
+    let mut c = sqlx::SqliteConnection::connect(&url).await?;
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut c)
+        .await?;
+    assert_eq!(mode, "wal");
+    // Reopening an existing file migrates nothing and keeps the chain.
+    let store = Store::open(config_for(&url)).await?;
+    assert_eq!(store.audit_verify().await?.entries_checked, 1);
+    store.close().await;
+    let bad = Store::open(StoreConfig {
+        url: "mysql://x".into(),
+        ..config_for(&url)
+    })
+    .await;
+    assert!(matches!(bad, Err(StoreError::Config(_))));
+    Ok(())
+}
