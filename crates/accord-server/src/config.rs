@@ -247,6 +247,10 @@ pub struct JobSettings {
     pub deadline_interval: Duration,
     /// `retention_interval_ms`: how often expired content is purged (default 3600000).
     pub retention_interval: Duration,
+    /// `unanswered_request_retention_days`: how long the request of an exchange that ended
+    /// without a response (refused, declined, withdrawn, expired, closed unanswered) is kept
+    /// after its last change before the retention job purges it (default 365, at least 1).
+    pub unanswered_request_retention: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -277,6 +281,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("limits", "max_message_bytes", Kind::Int),
     ("jobs", "deadline_interval_ms", Kind::Int),
     ("jobs", "retention_interval_ms", Kind::Int),
+    ("jobs", "unanswered_request_retention_days", Kind::Int),
 ];
 
 const SECTIONS: &[&str] = &["tls", "auth", "protocols", "store", "limits", "jobs"];
@@ -718,10 +723,22 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         100,
         86_400_000,
     );
+    let unanswered_days = cx.int(
+        jobs_t,
+        "jobs",
+        "unanswered_request_retention_days",
+        365,
+        1,
+        36_500,
+    );
     cx.unknown_keys(
         jobs_t,
         "jobs",
-        &["deadline_interval_ms", "retention_interval_ms"],
+        &[
+            "deadline_interval_ms",
+            "retention_interval_ms",
+            "unanswered_request_retention_days",
+        ],
     );
 
     let mut top: Vec<&str> = vec!["listen", "shutdown_grace_ms"];
@@ -742,6 +759,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         jobs: JobSettings {
             deadline_interval: Duration::from_millis(deadline?),
             retention_interval: Duration::from_millis(retention?),
+            unanswered_request_retention: Duration::from_secs(unanswered_days? * 86_400),
         },
         warnings: std::mem::take(&mut cx.warnings),
     })
@@ -1188,6 +1206,10 @@ mod tests {
         assert_eq!(c.auth.leeway_seconds, 30);
         assert_eq!(c.limits.max_message_bytes, 4 * 1024 * 1024);
         assert_eq!(c.jobs.deadline_interval, Duration::from_secs(60));
+        assert_eq!(
+            c.jobs.unanswered_request_retention,
+            Duration::from_secs(365 * 86_400)
+        );
         assert_eq!(c.protocols.loaded.len(), 1);
         assert_eq!(c.auth.issuers.len(), 2);
         assert!(c
@@ -1217,6 +1239,7 @@ mod tests {
                 ("ACCORD_TLS_HANDSHAKE_TIMEOUT_MS", "250"),
                 ("ACCORD_DATABASE_URL", "postgres://u:p@localhost/accord"),
                 ("ACCORD_LIMITS_MAX_MESSAGE_BYTES", "65536"),
+                ("ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS", "30"),
                 ("ACCORD_LOG", "debug"),
                 ("PATH", "/usr/bin"),
             ],
@@ -1226,6 +1249,10 @@ mod tests {
         assert_eq!(c.tls.handshake_timeout, Duration::from_millis(250));
         assert_eq!(c.store.database_url, "postgres://u:p@localhost/accord");
         assert_eq!(c.limits.max_message_bytes, 65536);
+        assert_eq!(
+            c.jobs.unanswered_request_retention,
+            Duration::from_secs(30 * 86_400)
+        );
     }
 
     #[test]
@@ -1243,6 +1270,7 @@ mod tests {
             &[
                 ("ACCORD_LISTEN", "nowhere"),
                 ("ACCORD_STORE_MAX_BATCH", "many"),
+                ("ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS", "0"),
                 ("ACCORD_TLS_CA_CRT", "x"),
             ],
         ));
@@ -1252,6 +1280,7 @@ mod tests {
             "tls.ciphers: unknown key",
             "auth.leeway_seconds: expected a whole number, found string",
             "store.max_batch (ACCORD_STORE_MAX_BATCH): must be a whole number",
+            "jobs.unanswered_request_retention_days (ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS): must be between 1 and 36500 (found 0)",
             "store.audit_key_file: must hold a 32-byte key: 64 hex digits or 32 raw bytes (found 7 bytes)",
         ];
         for w in want {

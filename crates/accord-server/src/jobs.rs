@@ -5,7 +5,9 @@
 //!   escalated, not forgotten"); the store writes the audit entry and the inbox events to both
 //!   agencies;
 //! - the **retention job** (`[jobs] retention_interval_ms`): request and response content past
-//!   its retention is purged; the audit log keeps the digests.
+//!   its retention is purged; the audit log keeps the digests. Then the requests of exchanges
+//!   that ended without a response (refused, declined, withdrawn, expired, closed unanswered)
+//!   and have not changed for `[jobs] unanswered_request_retention_days` are purged too.
 //!
 //! Both read the time from the [`Clock`], so tests move time instead of waiting for it. Both
 //! are safe with several replicas: marking overdue is idempotent and purging is a no-op for
@@ -19,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
+use crate::config::JobSettings;
 use crate::context::{Clock, Shutdown};
 use crate::AppState;
 
@@ -54,8 +57,14 @@ pub async fn run_deadline_once(store: &Store, now: OffsetDateTime) -> Result<usi
     Ok(marked)
 }
 
-/// Purges content whose retention ended by `now`; returns how many exchanges were purged.
-pub async fn run_retention_once(store: &Store, now: OffsetDateTime) -> Result<u64, StoreError> {
+/// Purges content whose retention ended by `now`, then the requests of exchanges that ended
+/// without a response and have not changed for `unanswered_request_retention`; returns how
+/// many exchanges were purged by both together.
+pub async fn run_retention_once(
+    store: &Store,
+    now: OffsetDateTime,
+    unanswered_request_retention: Duration,
+) -> Result<u64, StoreError> {
     let purged = store.purge_expired_content(now).await?;
     if purged > 0 {
         info!(
@@ -63,7 +72,22 @@ pub async fn run_retention_once(store: &Store, now: OffsetDateTime) -> Result<u6
             "content purged at the end of its retention"
         );
     }
-    Ok(purged)
+    let ended_before = time::Duration::try_from(unanswered_request_retention)
+        .ok()
+        .and_then(|d| now.checked_sub(d))
+        .ok_or_else(|| {
+            StoreError::Precondition(format!(
+                "unanswered request retention {unanswered_request_retention:?} before {now} is out of range"
+            ))
+        })?;
+    let requests = store.purge_unanswered_requests(ended_before).await?;
+    if requests > 0 {
+        info!(
+            exchanges = requests,
+            "requests that ended without a response purged at the end of their retention"
+        );
+    }
+    Ok(purged + requests)
 }
 
 /// Which job a loop runs.
@@ -82,9 +106,19 @@ impl Job {
     }
 }
 
-/// Runs `job` every `interval` (first run at once) until `shutdown` triggers or the store
-/// closes.
-pub async fn run_job(job: Job, store: Store, clock: Clock, interval: Duration, shutdown: Shutdown) {
+/// Runs `job` every interval `settings` give it (first run at once) until `shutdown` triggers
+/// or the store closes.
+pub async fn run_job(
+    job: Job,
+    store: Store,
+    clock: Clock,
+    settings: JobSettings,
+    shutdown: Shutdown,
+) {
+    let interval = match job {
+        Job::Deadline => settings.deadline_interval,
+        Job::Retention => settings.retention_interval,
+    };
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let stop = shutdown.triggered();
@@ -97,7 +131,11 @@ pub async fn run_job(job: Job, store: Store, clock: Clock, interval: Duration, s
         let now = clock.now();
         let result = match job {
             Job::Deadline => run_deadline_once(&store, now).await.map(|_| ()),
-            Job::Retention => run_retention_once(&store, now).await.map(|_| ()),
+            Job::Retention => {
+                run_retention_once(&store, now, settings.unanswered_request_retention)
+                    .await
+                    .map(|_| ())
+            }
         };
         match result {
             Ok(()) => {}
@@ -116,21 +154,18 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
         return Vec::new();
     };
     let settings = state.config.jobs;
-    [
-        (Job::Deadline, settings.deadline_interval),
-        (Job::Retention, settings.retention_interval),
-    ]
-    .into_iter()
-    .map(|(job, interval)| {
-        tokio::spawn(run_job(
-            job,
-            store.clone(),
-            state.clock.clone(),
-            interval,
-            state.shutdown.clone(),
-        ))
-    })
-    .collect()
+    [Job::Deadline, Job::Retention]
+        .into_iter()
+        .map(|job| {
+            tokio::spawn(run_job(
+                job,
+                store.clone(),
+                state.clock.clone(),
+                settings,
+                state.shutdown.clone(),
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,6 +180,18 @@ mod tests {
     use super::*;
 
     const T0: OffsetDateTime = datetime!(2025-03-03 09:00:00 UTC);
+
+    /// The default unanswered request retention (`[jobs] unanswered_request_retention_days`).
+    const UNANSWERED: Duration = Duration::from_secs(365 * 86_400);
+
+    /// Both jobs every 20 ms, requests that ended unanswered kept for the default year.
+    fn fast_settings() -> JobSettings {
+        JobSettings {
+            deadline_interval: Duration::from_millis(20),
+            retention_interval: Duration::from_millis(20),
+            unanswered_request_retention: UNANSWERED,
+        }
+    }
 
     fn id<T: std::str::FromStr>(s: &str) -> T
     where
@@ -330,7 +377,7 @@ mod tests {
             Job::Deadline,
             store.clone(),
             clock.clock(),
-            Duration::from_millis(20),
+            fast_settings(),
             shutdown.clone(),
         ));
         // Time moves past the deadline; the next run marks it.
@@ -414,15 +461,52 @@ mod tests {
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // One that ended without a response (withdrawn now), one still awaiting approval.
+        let police = Actor {
+            agency: Some(id("police")),
+            subject: "pc-1".into(),
+            roles: vec![Role::Practitioner],
+        };
+        let withdrawn = store
+            .submit(submission("b", clock.now(), time::Duration::days(5)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .exchange;
+        let withdrawn = store
+            .apply(
+                withdrawn.id,
+                Some(withdrawn.version),
+                Change {
+                    action: Action::Withdraw,
+                    actor: police.clone(),
+                    now: clock.now(),
+                    decision: None,
+                    note: String::new(),
+                    approved_scope: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(withdrawn.state, ExchangeState::Withdrawn);
+        let waiting = store
+            .submit(submission("c", clock.now(), time::Duration::days(5)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .exchange;
 
-        assert_eq!(run_retention_once(&store, clock.now()).await.ok(), Some(0));
+        assert_eq!(
+            run_retention_once(&store, clock.now(), UNANSWERED)
+                .await
+                .ok(),
+            Some(0)
+        );
         clock.advance(time::Duration::days(31));
         let shutdown = Shutdown::new();
         let job = tokio::spawn(run_job(
             Job::Retention,
             store.clone(),
             clock.clock(),
-            Duration::from_millis(20),
+            fast_settings(),
             shutdown.clone(),
         ));
         let mut purged = false;
@@ -439,23 +523,70 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(purged, "the retention job did not purge the content");
+        // A month on, the withdrawn request is still within its year.
+        let now = store
+            .get(withdrawn.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(now.request.is_some(), "withdrawn request purged too early");
+
+        // A year after it was withdrawn, the running job purges it.
+        clock.advance(time::Duration::days(335));
+        let mut request_purged = false;
+        for _ in 0..250 {
+            let now = store
+                .get(withdrawn.id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            if now.request.is_none() {
+                assert_eq!(now.state, ExchangeState::Withdrawn);
+                request_purged = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            request_purged,
+            "the retention job did not purge the unanswered request"
+        );
         shutdown.trigger();
         tokio::time::timeout(Duration::from_secs(10), job)
             .await
             .unwrap_or_else(|_| panic!("the job did not stop on shutdown"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let fetched = store
-            .fetch_response(
-                x.id,
-                Actor {
-                    agency: Some(id("police")),
-                    subject: "pc-1".into(),
-                    roles: vec![Role::Practitioner],
-                },
-                clock.now(),
-            )
-            .await;
+        let fetched = store.fetch_response(x.id, police, clock.now()).await;
         assert!(matches!(fetched, Err(StoreError::Precondition(_))));
+        // Still awaiting approval: an open exchange keeps its request.
+        let open = store
+            .get(waiting.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(open.request.is_some(), "an open request was purged");
+        let audit = store
+            .audit_query(accord_store::AuditQuery {
+                exchange_id: Some(withdrawn.id),
+                event_kind: Some("request_purged".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(audit.items.len(), 1);
+        assert!(audit.items[0].actor_agency.is_none(), "the broker acts");
+        assert_eq!(audit.items[0].detail["ended_state"], "withdrawn");
+        // Nothing is left to purge.
+        assert_eq!(
+            run_retention_once(&store, clock.now(), UNANSWERED)
+                .await
+                .ok(),
+            Some(0)
+        );
+        assert!(
+            store
+                .audit_verify()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .ok
+        );
         store.close().await;
     }
 }

@@ -99,6 +99,14 @@ pub(crate) trait BatchTx: Send {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
     fn purge_content(&mut self, id: Uuid) -> impl Future<Output = Result<()>> + Send;
+    /// Exchanges that ended without a response (refused, declined, withdrawn, expired, or
+    /// closed with no response row) at or before `ended_before` and still hold their
+    /// encrypted request, oldest first.
+    fn unanswered_requests(
+        &mut self,
+        ended_before: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
     fn insert_audit(&mut self, rows: &[AuditRecord]) -> impl Future<Output = Result<()>> + Send;
     fn insert_inbox(
         &mut self,
@@ -537,6 +545,25 @@ macro_rules! backend {
                         .await
                         .map_err(db_err)?;
                     Ok(())
+                }
+
+                async fn unanswered_requests(&mut self, ended_before: i64, limit: i64) -> Result<Vec<Uuid>> {
+                    // The state list and `request_ct IS NOT NULL` repeat the predicate of the
+                    // partial index `exchanges_unanswered_retention` word for word: SQLite uses
+                    // a partial index only when the query's WHERE contains its terms.
+                    let rows = sqlx::query(
+                        "SELECT e.id FROM exchanges e WHERE e.request_ct IS NOT NULL \
+                         AND e.state IN ('refused', 'declined', 'withdrawn', 'expired', 'closed') \
+                         AND e.updated_at <= $1 \
+                         AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.exchange_id = e.id) \
+                         ORDER BY e.updated_at LIMIT $2",
+                    )
+                    .bind(ended_before)
+                    .bind(limit)
+                    .fetch_all(&mut *self.0)
+                    .await
+                    .map_err(db_err)?;
+                    rows.iter().map(|r| r.try_get::<Uuid, _>("id")).collect::<sqlx::Result<_>>().map_err(db_err)
                 }
 
                 async fn insert_audit(&mut self, rows: &[AuditRecord]) -> Result<()> {

@@ -464,15 +464,35 @@ impl Store {
     /// digests. Returns how many exchanges were purged.
     pub async fn purge_expired_content(&self, now: OffsetDateTime) -> Result<u64> {
         let now = to_us(now)?;
+        self.purge_in_chunks(|limit| Op::Purge { now, limit }).await
+    }
+
+    /// Purges the encrypted request of exchanges that ended without a response (`refused`,
+    /// `declined`, `withdrawn`, `expired`, or `closed` with no response) and have not changed
+    /// since `ended_before`: `request_ct` becomes NULL, the version and `updated_at` move on,
+    /// and a `request_purged` entry (actor the broker, detail `ended_state`) is written in the
+    /// same transaction. Afterwards `get` returns `request: None`; the metadata, subject
+    /// hashes and audit log stay. Returns how many exchanges were purged.
+    ///
+    /// The caller gives only the cutoff (typically now minus the unanswered-request retention
+    /// period); the purge itself is stamped with the store's clock.
+    pub async fn purge_unanswered_requests(&self, ended_before: OffsetDateTime) -> Result<u64> {
+        let ended_before = to_us(ended_before)?;
+        let now = to_us(OffsetDateTime::now_utc())?;
+        self.purge_in_chunks(|limit| Op::PurgeUnanswered {
+            ended_before,
+            now,
+            limit,
+        })
+        .await
+    }
+
+    /// Runs a purge as writer operations of at most `PURGE_CHUNK` exchanges each, until one
+    /// purges fewer: a purged exchange no longer matches, so every full chunk is progress.
+    async fn purge_in_chunks(&self, op: impl Fn(i64) -> Op) -> Result<u64> {
         let mut total = 0;
         loop {
-            let n = match self
-                .call(Op::Purge {
-                    now,
-                    limit: PURGE_CHUNK,
-                })
-                .await?
-            {
+            let n = match self.call(op(PURGE_CHUNK)).await? {
                 Output::Purged(n) => n,
                 _ => {
                     return Err(StoreError::Database(

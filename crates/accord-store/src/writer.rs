@@ -83,6 +83,11 @@ pub(crate) enum Op {
         now: i64,
         limit: i64,
     },
+    PurgeUnanswered {
+        ended_before: i64,
+        now: i64,
+        limit: i64,
+    },
     Admin {
         event: AdminEvent,
         actor: Actor,
@@ -425,6 +430,11 @@ async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<P
         Op::Respond(r) => respond(tx, r, ctx).await,
         Op::Fetch { id, actor, now } => fetch(tx, *id, actor, *now, ctx).await,
         Op::Purge { now, limit } => purge(tx, *now, *limit, ctx).await,
+        Op::PurgeUnanswered {
+            ended_before,
+            now,
+            limit,
+        } => purge_unanswered(tx, *ended_before, *now, *limit, ctx).await,
         Op::Admin { event, actor, now } => admin(event, actor, *now, ctx),
     }
 }
@@ -919,6 +929,57 @@ async fn purge<T: BatchTx>(
             "retain_until_us": retain_until,
             "request_purged": true,
             "response_purged": true,
+        }));
+        ctx.audit.push(entry);
+        n += 1;
+    }
+    Ok(Pending::Purged(n))
+}
+
+/// Whether an exchange in `state` (with no response row) counts as ended without a response,
+/// so its request is kept only for the unanswered-request retention period, counted from its
+/// last change. `declined` and `refused` are included although they may still be escalated
+/// or closed.
+fn ended_unanswered(state: ExchangeState) -> bool {
+    matches!(
+        state,
+        ExchangeState::Refused
+            | ExchangeState::Declined
+            | ExchangeState::Withdrawn
+            | ExchangeState::Expired
+            | ExchangeState::Closed
+    )
+}
+
+async fn purge_unanswered<T: BatchTx>(
+    tx: &mut T,
+    ended_before: i64,
+    now: i64,
+    limit: i64,
+    ctx: &mut BatchCtx,
+) -> Result<Pending> {
+    let ids = tx.unanswered_requests(ended_before, limit).await?;
+    let mut n = 0u64;
+    for id in ids {
+        let mut rec = load(tx, id).await?;
+        // Checked again on the row as loaded: the query's conditions, in Rust.
+        if rec.response.is_some()
+            || rec.request_ct.is_none()
+            || !ended_unanswered(rec.state)
+            || rec.updated_at > ended_before
+        {
+            continue;
+        }
+        rec.request_ct = None;
+        rec.version += 1;
+        // Never backwards, whatever the clocks of the caller and the store say.
+        rec.updated_at = rec.updated_at.max(now);
+        let w = rec.to_write()?;
+        tx.update_exchange(&w).await?;
+        let mut entry = exchange_entry(&rec, "request_purged", &Actor::system(), now, None, None);
+        entry.detail = canonical_json(&json!({
+            "ended_state": rec.state.as_str(),
+            "request_purged": true,
         }));
         ctx.audit.push(entry);
         n += 1;

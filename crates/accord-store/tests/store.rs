@@ -46,6 +46,7 @@ on_both_backends!(
     checkpoints_are_signed_and_forgeries_detected,
     subject_hash_finds_the_child_and_log_holds_no_identifier,
     response_encrypted_at_rest_and_purged_after_retention,
+    unanswered_requests_purged_after_their_retention,
     inbox_resumes_from_cursor,
     list_is_scoped_to_one_agency,
     overdue_requests_are_escalated_once,
@@ -934,6 +935,170 @@ async fn response_encrypted_at_rest_and_purged_after_retention(t: TestDb) -> Res
     Ok(())
 }
 
+async fn unanswered_requests_purged_after_their_retention(t: TestDb) -> Result<()> {
+    let store = t.open().await?;
+    let police = practitioner("police");
+    let lead = ig_lead("council", "lead");
+    let submit = |key: &'static str, outcome: Outcome| {
+        let store = store.clone();
+        async move {
+            Ok::<_, anyhow::Error>(
+                store
+                    .submit(submission(
+                        key,
+                        "police",
+                        "council",
+                        &nhs(key),
+                        outcome,
+                        at(0),
+                    ))
+                    .await?
+                    .exchange,
+            )
+        }
+    };
+
+    // Ended without a response: refused by the policy check at 0, withdrawn at 1.
+    let refused = submit("refused", Outcome::Refuse).await?;
+    assert_eq!(refused.state, ExchangeState::Refused);
+    let withdrawn = submit("withdrawn", Outcome::ProceedToApproval).await?;
+    let withdrawn = store
+        .apply(
+            withdrawn.id,
+            Some(withdrawn.version),
+            change(Action::Withdraw, &police, at(1), None),
+        )
+        .await?;
+    assert_eq!(withdrawn.state, ExchangeState::Withdrawn);
+    // Still open: awaiting approval since 0.
+    let waiting = submit("waiting", Outcome::ProceedToApproval).await?;
+    // Answered: responded at 3, and one answered and then closed (a terminal state, but
+    // with a response row, so its request follows the response's retention instead).
+    let mut answered = Vec::new();
+    for key in ["responded", "answered-closed"] {
+        let x = submit(key, Outcome::ProceedToApproval).await?;
+        let x = store
+            .apply(
+                x.id,
+                Some(x.version),
+                change(
+                    Action::Approve,
+                    &lead,
+                    at(2),
+                    Some(decision(DecisionKind::Approve, &lead, at(2), vec![])),
+                ),
+            )
+            .await?;
+        let x = store
+            .respond(
+                x.id,
+                x.version,
+                vec![item("health", "seen at the clinic")],
+                practitioner("council"),
+                at(3),
+                at(60 * 24 * 365),
+            )
+            .await?;
+        answered.push(x);
+    }
+    let (x, _) = store
+        .fetch_response(answered[1].id, police.clone(), at(4))
+        .await?;
+    let x = store
+        .apply(
+            x.id,
+            Some(x.version),
+            change(Action::Acknowledge, &police, at(5), None),
+        )
+        .await?;
+    let x = store
+        .apply(
+            x.id,
+            Some(x.version),
+            change(Action::Close, &police, at(6), None),
+        )
+        .await?;
+    assert_eq!(x.state, ExchangeState::Closed);
+    answered[1] = x;
+
+    // Only what ended at or before the cutoff: nothing before 0, the refused one (ended at
+    // 0) at 0, the withdrawn one (ended at 1) later.
+    assert_eq!(
+        store
+            .purge_unanswered_requests(at(0) - Duration::seconds(1))
+            .await?,
+        0,
+        "not before the cutoff"
+    );
+    assert_eq!(store.purge_unanswered_requests(at(0)).await?, 1);
+    assert!(store.get(refused.id).await?.request.is_none());
+    assert!(store.get(withdrawn.id).await?.request.is_some());
+    assert_eq!(store.purge_unanswered_requests(at(60 * 24)).await?, 1);
+    assert_eq!(
+        store.purge_unanswered_requests(at(60 * 24)).await?,
+        0,
+        "purged once"
+    );
+
+    for ended in [&refused, &withdrawn] {
+        let after = store.get(ended.id).await?;
+        assert!(after.request.is_none(), "{:?}: request kept", ended.state);
+        assert_eq!(after.state, ended.state, "the state does not change");
+        assert_eq!(after.version, ended.version + 1);
+        assert!(after.updated_at >= ended.updated_at);
+        assert_eq!(
+            t.blob("SELECT request_ct FROM exchanges WHERE id = $1", ended.id)
+                .await?,
+            None,
+            "{:?}: ciphertext still stored",
+            ended.state
+        );
+        let entries = store
+            .audit_query(AuditQuery {
+                exchange_id: Some(ended.id),
+                event_kind: Some("request_purged".into()),
+                ..Default::default()
+            })
+            .await?
+            .items;
+        ensure!(entries.len() == 1, "{:?}: {entries:?}", ended.state);
+        let e = &entries[0];
+        assert_eq!(e.actor_agency, None, "the broker purges");
+        assert_eq!(e.actor_subject, Actor::system().subject);
+        assert_eq!(e.state_from, None);
+        assert_eq!(e.state_to, None);
+        assert_eq!(e.requesting_agency, Some(agency("police")));
+        assert_eq!(e.detail["ended_state"], ended.state.as_str());
+        assert_eq!(e.detail["request_purged"], true);
+    }
+    for kept in [&waiting, &answered[0], &answered[1]] {
+        let after = store.get(kept.id).await?;
+        assert!(after.request.is_some(), "{:?}: request purged", kept.state);
+        assert_eq!(after.version, kept.version, "{:?}: changed", kept.state);
+    }
+    let (_, items) = store
+        .fetch_response(answered[0].id, police.clone(), at(60 * 24))
+        .await?;
+    assert_eq!(
+        items[0].content, "seen at the clinic",
+        "the response is untouched"
+    );
+
+    let entries = all_entries(&store).await?;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.event_kind == "request_purged")
+            .count(),
+        2
+    );
+    let report = store.audit_verify().await?;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.entries_checked, entries.len() as u64);
+    store.close().await;
+    Ok(())
+}
+
 async fn inbox_resumes_from_cursor(t: TestDb) -> Result<()> {
     let store = t.open().await?;
     let mut notified = store.inbox_notifier();
@@ -1577,6 +1742,7 @@ fn store_and_its_futures_are_send(store: &Store, c: Change, q: AuditQuery) {
     send(store.audit_verify());
     send(store.fetch_response(Uuid::nil(), Actor::system(), at(0)));
     send(store.purge_expired_content(at(0)));
+    send(store.purge_unanswered_requests(at(0)));
     send(store.close());
 }
 
