@@ -131,7 +131,8 @@ pub fn workspace_file(relative: &str) -> PathBuf {
         .join(relative)
 }
 
-/// One app's database; a PostgreSQL database is dropped with it.
+/// One app's database; a PostgreSQL database is dropped with it (unless `pg_name` is
+/// `None`: a replica's view of another app's database).
 #[derive(Debug)]
 struct Database {
     url: String,
@@ -311,18 +312,50 @@ pub async fn spawn_app(backend: Backend) -> Result<App> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let config_path = pki.write_config(&files, &format!("127.0.0.1:{port}"), &db.url)?;
-    let env = [
+    start(
+        backend,
+        &config_path,
+        listener,
+        pki,
+        dir,
+        TestClock::new(),
+        protocols,
+        db,
+    )
+    .await
+}
+
+/// The test overrides of the configuration: fast jobs, few connections, a short drain.
+fn test_env() -> [(String, String); 5] {
+    [
         ("ACCORD_JOBS_DEADLINE_INTERVAL_MS", "100"),
         ("ACCORD_JOBS_RETENTION_INTERVAL_MS", "500"),
+        ("ACCORD_JOBS_REGISTRY_SYNC_INTERVAL_MS", "100"),
         ("ACCORD_STORE_MAX_CONNECTIONS", "4"),
         ("ACCORD_SHUTDOWN_GRACE_MS", "3000"),
     ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let config = ServerConfig::load_with_env(&config_path, env).map_err(|e| anyhow!("{e}"))?;
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+}
+
+/// Loads the configuration, opens the store, replays the admin changes and serves on
+/// `listener`, as `accord serve` does.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    backend: Backend,
+    config_path: &Path,
+    listener: TcpListener,
+    pki: DevPki,
+    dir: tempfile::TempDir,
+    clock: TestClock,
+    protocols: Vec<Protocol>,
+    db: Database,
+) -> Result<App> {
+    let port = listener.local_addr()?.port();
+    let config =
+        ServerConfig::load_with_env(config_path, test_env()).map_err(|e| anyhow!("{e}"))?;
     let store = accord_server::open_store(&config)
         .await
         .context("opening the store")?;
-    let clock = TestClock::new();
     let state = AppState::new(config, Some(store.clone()), clock.clock())?;
     state.replay_admin_changes().await?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -346,6 +379,28 @@ pub async fn spawn_app(backend: Backend) -> Result<App> {
 }
 
 impl App {
+    /// A second broker replica: the same configuration, PKI, protocols and clock, and the
+    /// same database (SQLite file or PostgreSQL database), with its own store connections,
+    /// registry and listener. Stop it before this app, which owns the database.
+    pub async fn spawn_replica(&self) -> Result<App> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let db = Database {
+            url: self._db.url.clone(),
+            pg_name: None,
+        };
+        start(
+            self.backend,
+            &self.pki.dir.join("accord.toml"),
+            listener,
+            self.pki.clone(),
+            tempfile::tempdir()?,
+            self.clock.clone(),
+            self.protocols.clone(),
+            db,
+        )
+        .await
+    }
+
     /// Stops the server (draining), then closes the store.
     pub async fn stop(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {

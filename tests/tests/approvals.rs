@@ -19,6 +19,7 @@ backend_tests!(
     overdue_requests_are_escalated_by_the_deadline_job,
     withdrawn_request_is_told_to_the_holder,
     admin_suspension_is_audited_and_enforced,
+    suspension_reaches_every_replica,
 );
 
 async fn submit(c: &mut Clients, holder: &str, child: &str) -> Result<pb::SubmitRequestResponse> {
@@ -631,6 +632,139 @@ async fn admin_suspension_is_audited_and_enforced(backend: Backend) -> Result<()
     assert_eq!(entries[0].sequence, suspended.audit_sequence);
     assert_eq!(entries[0].actor_subject, admin.subject);
     app.stop().await
+}
+
+/// Calls `ListProtocols` as `c` until the result has `want` as its code, for at most ~5 s.
+async fn until_code(c: &mut Clients, want: Code) -> Result<()> {
+    let mut last = Code::Unknown;
+    for _ in 0..50 {
+        last = code_of(&c.registry.list_protocols(pb::ListProtocolsRequest {}).await);
+        if last == want {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!(
+        "{} still gets {last:?}, not {want:?}, after 5 s",
+        c.agency
+    ))
+}
+
+/// Two replicas on one database: a suspension made through the first reaches the second
+/// within the registry sync interval (100 ms here), and so does the reinstatement.
+async fn suspension_reaches_every_replica(backend: Backend) -> Result<()> {
+    let one = spawn_app(backend).await?;
+    let two = one.spawn_replica().await?;
+    let mut admin_one = one.clients(COUNCIL, Role::Admin).await?;
+    let mut admin_two = two.clients(COUNCIL, Role::Admin).await?;
+    let mut pc_one = one.clients(POLICE, Role::Practitioner).await?;
+    let mut pc_two = two.clients(POLICE, Role::Practitioner).await?;
+    pc_two
+        .registry
+        .list_protocols(pb::ListProtocolsRequest {})
+        .await?;
+
+    let suspended = admin_one
+        .registry
+        .suspend_signatory(pb::SuspendSignatoryRequest {
+            protocol_id: SANDWELL.into(),
+            agency_id: POLICE.into(),
+            reason: "Breach under investigation".into(),
+        })
+        .await?
+        .into_inner();
+    // At once on the replica that made the change; within the interval on the other.
+    let e = expect_err(
+        pc_one
+            .registry
+            .list_protocols(pb::ListProtocolsRequest {})
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied);
+    until_code(&mut pc_two, Code::PermissionDenied).await?;
+    let e = expect_err(
+        pc_two
+            .exchanges
+            .submit_request(pb::SubmitRequestRequest {
+                request: Some(s47_request(POLICE, TRUST, &pc_two.subject, "c-r1", "c-r1")),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // Replica two holds the same status and reason, and knows suspending again is wrong.
+    let signatories = admin_two
+        .registry
+        .list_signatories(pb::ListSignatoriesRequest {
+            protocol_id: SANDWELL.into(),
+        })
+        .await?
+        .into_inner()
+        .signatories;
+    let police = signatories
+        .iter()
+        .find(|s| s.agency_id == POLICE)
+        .ok_or_else(|| anyhow!("no police signatory"))?;
+    assert_eq!(police.status, pb::SignatoryStatus::Suspended as i32);
+    assert_eq!(police.status_reason, "Breach under investigation");
+    assert!(two.state.registry.applied_through() >= suspended.audit_sequence);
+    let e = expect_err(
+        admin_two
+            .registry
+            .suspend_signatory(pb::SuspendSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: POLICE.into(),
+                reason: "again".into(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::FailedPrecondition);
+
+    // Replica one's own sync read its own change back without effect.
+    until_applied(&one, suspended.audit_sequence).await?;
+    assert_eq!(
+        code_of(
+            &pc_one
+                .registry
+                .list_protocols(pb::ListProtocolsRequest {})
+                .await
+        ),
+        Code::PermissionDenied
+    );
+
+    admin_one
+        .registry
+        .reinstate_signatory(pb::ReinstateSignatoryRequest {
+            protocol_id: SANDWELL.into(),
+            agency_id: POLICE.into(),
+            reason: "Investigation closed".into(),
+        })
+        .await?;
+    until_code(&mut pc_two, Code::Ok).await?;
+    pc_two
+        .exchanges
+        .submit_request(pb::SubmitRequestRequest {
+            request: Some(s47_request(POLICE, TRUST, &pc_two.subject, "c-r2", "c-r2")),
+        })
+        .await?;
+    pc_one
+        .registry
+        .list_protocols(pb::ListProtocolsRequest {})
+        .await?;
+    two.stop().await?;
+    one.stop().await
+}
+
+/// Waits (at most ~5 s) until `app`'s registry sync has read the log through `sequence`.
+async fn until_applied(app: &App, sequence: u64) -> Result<()> {
+    for _ in 0..50 {
+        if app.state.registry.applied_through() >= sequence {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow!(
+        "the registry sync did not reach sequence {sequence}"
+    ))
 }
 
 fn convert_date(d: time::Date) -> String {

@@ -247,6 +247,10 @@ pub struct JobSettings {
     pub deadline_interval: Duration,
     /// `retention_interval_ms`: how often expired content is purged (default 3600000).
     pub retention_interval: Duration,
+    /// `registry_sync_interval_ms`: how often the audit log is read for signatory changes
+    /// made through other replicas (default 2000, at least 100): the longest a suspension
+    /// takes to reach every replica.
+    pub registry_sync_interval: Duration,
     /// `unanswered_request_retention_days`: how long the request of an exchange that ended
     /// without a response (refused, declined, withdrawn, expired, closed unanswered) is kept
     /// after its last change before the retention job purges it (default 365, at least 1).
@@ -281,6 +285,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("limits", "max_message_bytes", Kind::Int),
     ("jobs", "deadline_interval_ms", Kind::Int),
     ("jobs", "retention_interval_ms", Kind::Int),
+    ("jobs", "registry_sync_interval_ms", Kind::Int),
     ("jobs", "unanswered_request_retention_days", Kind::Int),
 ];
 
@@ -723,6 +728,14 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         100,
         86_400_000,
     );
+    let registry_sync = cx.int(
+        jobs_t,
+        "jobs",
+        "registry_sync_interval_ms",
+        2_000,
+        100,
+        3_600_000,
+    );
     let unanswered_days = cx.int(
         jobs_t,
         "jobs",
@@ -737,6 +750,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         &[
             "deadline_interval_ms",
             "retention_interval_ms",
+            "registry_sync_interval_ms",
             "unanswered_request_retention_days",
         ],
     );
@@ -759,6 +773,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         jobs: JobSettings {
             deadline_interval: Duration::from_millis(deadline?),
             retention_interval: Duration::from_millis(retention?),
+            registry_sync_interval: Duration::from_millis(registry_sync?),
             unanswered_request_retention: Duration::from_secs(unanswered_days? * 86_400),
         },
         warnings: std::mem::take(&mut cx.warnings),
@@ -1206,6 +1221,7 @@ mod tests {
         assert_eq!(c.auth.leeway_seconds, 30);
         assert_eq!(c.limits.max_message_bytes, 4 * 1024 * 1024);
         assert_eq!(c.jobs.deadline_interval, Duration::from_secs(60));
+        assert_eq!(c.jobs.registry_sync_interval, Duration::from_secs(2));
         assert_eq!(
             c.jobs.unanswered_request_retention,
             Duration::from_secs(365 * 86_400)
@@ -1240,6 +1256,7 @@ mod tests {
                 ("ACCORD_DATABASE_URL", "postgres://u:p@localhost/accord"),
                 ("ACCORD_LIMITS_MAX_MESSAGE_BYTES", "65536"),
                 ("ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS", "30"),
+                ("ACCORD_JOBS_REGISTRY_SYNC_INTERVAL_MS", "100"),
                 ("ACCORD_LOG", "debug"),
                 ("PATH", "/usr/bin"),
             ],
@@ -1253,6 +1270,7 @@ mod tests {
             c.jobs.unanswered_request_retention,
             Duration::from_secs(30 * 86_400)
         );
+        assert_eq!(c.jobs.registry_sync_interval, Duration::from_millis(100));
     }
 
     #[test]
@@ -1271,6 +1289,7 @@ mod tests {
                 ("ACCORD_LISTEN", "nowhere"),
                 ("ACCORD_STORE_MAX_BATCH", "many"),
                 ("ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS", "0"),
+                ("ACCORD_JOBS_REGISTRY_SYNC_INTERVAL_MS", "99"),
                 ("ACCORD_TLS_CA_CRT", "x"),
             ],
         ));
@@ -1281,6 +1300,7 @@ mod tests {
             "auth.leeway_seconds: expected a whole number, found string",
             "store.max_batch (ACCORD_STORE_MAX_BATCH): must be a whole number",
             "jobs.unanswered_request_retention_days (ACCORD_JOBS_UNANSWERED_REQUEST_RETENTION_DAYS): must be between 1 and 36500 (found 0)",
+            "jobs.registry_sync_interval_ms (ACCORD_JOBS_REGISTRY_SYNC_INTERVAL_MS): must be between 100 and 3600000 (found 99)",
             "store.audit_key_file: must hold a 32-byte key: 64 hex digits or 32 raw bytes (found 7 bytes)",
         ];
         for w in want {

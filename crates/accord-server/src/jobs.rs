@@ -9,20 +9,28 @@
 //!   that ended without a response (refused, declined, withdrawn, expired, closed unanswered)
 //!   and have not changed for `[jobs] unanswered_request_retention_days` are purged too.
 //!
-//! Both read the time from the [`Clock`], so tests move time instead of waiting for it. Both
-//! are safe with several replicas: marking overdue is idempotent and purging is a no-op for
-//! content already purged.
+//! - the **registry sync job** (`[jobs] registry_sync_interval_ms`): reads the audit entries
+//!   after the last one it applied ([`Registry::applied_through`], set at start by
+//!   [`AppState::replay_admin_changes`]) and applies the administrators' signatory changes
+//!   among them ([`Registry::apply_logged`]), so a suspension made through one replica takes
+//!   effect on every replica within the interval, not at their next restart.
+//!
+//! The first two read the time from the [`Clock`], so tests move time instead of waiting for
+//! it. All are safe with several replicas: marking overdue is idempotent, purging is a no-op
+//! for content already purged, and a registry change already in effect is a no-op.
 
+use std::future::Future;
 use std::time::Duration;
 
 use accord_store::{Store, StoreError};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::JobSettings;
 use crate::context::{Clock, Shutdown};
+use crate::registry::{AdminChange, Registry};
 use crate::AppState;
 
 /// Overdue candidates read per batch.
@@ -90,6 +98,104 @@ pub async fn run_retention_once(
     Ok(purged + requests)
 }
 
+/// Audit entries read per batch by the registry sync.
+const SYNC_BATCH: u32 = 500;
+/// Batches per registry sync run, so one run always ends; the rest is read on the next run.
+const SYNC_MAX_BATCHES: usize = 200;
+
+/// Applies the admin changes recorded in the audit log after [`Registry::applied_through`]
+/// to `registry`, in log order, and moves `applied_through` to the last entry read. Reads by
+/// sequence (`Store::audit_range`, the primary key), so each run reads only what is new.
+/// Returns how many changes took effect (changes already in effect, e.g. made through this
+/// replica, are no-ops).
+pub async fn run_registry_sync_once(
+    store: &Store,
+    registry: &Registry,
+) -> Result<usize, StoreError> {
+    let mut applied = 0;
+    for _ in 0..SYNC_MAX_BATCHES {
+        let from = registry.applied_through().saturating_add(1);
+        let entries = store.audit_range(from, None, SYNC_BATCH).await?;
+        let Some(last) = entries.last().map(|e| e.sequence) else {
+            break;
+        };
+        for e in &entries {
+            let change = match AdminChange::from_audit(&e.event_kind, &e.detail) {
+                None => continue,
+                Some(Ok(change)) => change,
+                Some(Err(problem)) => {
+                    warn!(sequence = e.sequence, kind = %e.event_kind, problem = %problem, "unreadable admin event skipped");
+                    continue;
+                }
+            };
+            match registry.apply_logged(e.sequence, &change) {
+                Ok(Some(_)) => {
+                    applied += 1;
+                    info!(
+                        sequence = e.sequence,
+                        kind = %e.event_kind,
+                        agency = %change.agency_id(),
+                        "registry change applied from the log"
+                    );
+                }
+                Ok(None) => debug!(
+                    sequence = e.sequence,
+                    kind = %e.event_kind,
+                    agency = %change.agency_id(),
+                    "registry change from the log already in effect"
+                ),
+                Err(error) => warn!(
+                    sequence = e.sequence,
+                    kind = %e.event_kind,
+                    agency = %change.agency_id(),
+                    error = %error,
+                    "admin event from the log does not apply; skipped"
+                ),
+            }
+        }
+        registry.advance_to(last);
+        if entries.len() < SYNC_BATCH as usize {
+            break;
+        }
+    }
+    Ok(applied)
+}
+
+/// The last sequence of the audit log (0 when it is empty), found with a few lookups by
+/// sequence: whether an entry at or after `k` exists is monotone in `k`.
+pub async fn audit_head(store: &Store) -> Result<u64, StoreError> {
+    let exists_from = |k: u64| async move {
+        Ok::<_, StoreError>(
+            store
+                .audit_range(k, None, 1)
+                .await?
+                .first()
+                .map(|e| e.sequence),
+        )
+    };
+    let Some(first) = exists_from(1).await? else {
+        return Ok(0);
+    };
+    // `lo` is a sequence that exists; `hi` has no entry at or after it.
+    let mut lo = first;
+    let mut hi = first.saturating_mul(2).max(2);
+    while let Some(found) = exists_from(hi).await? {
+        lo = found;
+        if hi == u64::MAX {
+            return Ok(lo);
+        }
+        hi = found.saturating_mul(2);
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match exists_from(mid).await? {
+            Some(found) => lo = found.max(mid),
+            None => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 /// Which job a loop runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -119,6 +225,46 @@ pub async fn run_job(
         Job::Deadline => settings.deadline_interval,
         Job::Retention => settings.retention_interval,
     };
+    every(job.name(), interval, shutdown, || {
+        let now = clock.now();
+        let store = store.clone();
+        async move {
+            match job {
+                Job::Deadline => run_deadline_once(&store, now).await.map(|_| ()),
+                Job::Retention => {
+                    run_retention_once(&store, now, settings.unanswered_request_retention)
+                        .await
+                        .map(|_| ())
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs the registry sync ([`run_registry_sync_once`]) every `interval` (first run at once)
+/// until `shutdown` triggers or the store closes.
+pub async fn run_registry_sync(
+    store: Store,
+    registry: Registry,
+    interval: Duration,
+    shutdown: Shutdown,
+) {
+    every("registry_sync", interval, shutdown, || {
+        let store = store.clone();
+        let registry = registry.clone();
+        async move { run_registry_sync_once(&store, &registry).await.map(|_| ()) }
+    })
+    .await;
+}
+
+/// Calls `run` every `interval` (first at once) until `shutdown` triggers or the store closes;
+/// a failed run is retried at the next interval.
+async fn every<F, Fut>(name: &'static str, interval: Duration, shutdown: Shutdown, mut run: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let stop = shutdown.triggered();
@@ -128,33 +274,24 @@ pub async fn run_job(
             () = &mut stop => break,
             _ = ticks.tick() => {}
         }
-        let now = clock.now();
-        let result = match job {
-            Job::Deadline => run_deadline_once(&store, now).await.map(|_| ()),
-            Job::Retention => {
-                run_retention_once(&store, now, settings.unanswered_request_retention)
-                    .await
-                    .map(|_| ())
-            }
-        };
-        match result {
+        match run().await {
             Ok(()) => {}
             Err(StoreError::Closed) => break,
             Err(e) => {
-                warn!(job = job.name(), error = %e, "background job failed; retrying at the next interval")
+                warn!(job = name, error = %e, "background job failed; retrying at the next interval")
             }
         }
     }
-    info!(job = job.name(), "background job stopped");
+    info!(job = name, "background job stopped");
 }
 
-/// Starts both jobs for a server with a store; none without one.
+/// Starts the jobs for a server with a store; none without one.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
     let Some(store) = state.store.clone() else {
         return Vec::new();
     };
     let settings = state.config.jobs;
-    [Job::Deadline, Job::Retention]
+    let mut jobs: Vec<JoinHandle<()>> = [Job::Deadline, Job::Retention]
         .into_iter()
         .map(|job| {
             tokio::spawn(run_job(
@@ -165,7 +302,14 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
                 state.shutdown.clone(),
             ))
         })
-        .collect()
+        .collect();
+    jobs.push(tokio::spawn(run_registry_sync(
+        store,
+        state.registry.clone(),
+        settings.registry_sync_interval,
+        state.shutdown.clone(),
+    )));
+    jobs
 }
 
 #[cfg(test)]
@@ -189,6 +333,7 @@ mod tests {
         JobSettings {
             deadline_interval: Duration::from_millis(20),
             retention_interval: Duration::from_millis(20),
+            registry_sync_interval: Duration::from_millis(20),
             unanswered_request_retention: UNANSWERED,
         }
     }
@@ -587,6 +732,121 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"))
                 .ok
         );
+        store.close().await;
+    }
+
+    fn registry() -> Registry {
+        Registry::new(vec![crate::registry::LoadedProtocol {
+            path: "test.toml".into(),
+            protocol: crate::registry::tests::protocol(
+                "test-isp",
+                &[("police", "active"), ("council", "active")],
+            ),
+        }])
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn police_status(r: &Registry) -> SignatoryStatus {
+        r.signatory("test-isp", "police")
+            .map(|s| s.status)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Records `change` as the handler does: check, record, apply to `r`.
+    async fn record(store: &Store, r: &Registry, change: &AdminChange) -> u64 {
+        r.preview(change, T0.date())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let admin = Actor {
+            agency: Some(id("council")),
+            subject: "admin-1".into(),
+            roles: vec![Role::Admin],
+        };
+        let entry = store
+            .record_admin(change.to_event(), admin, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.apply_recorded(entry.sequence, change)
+            .unwrap_or_else(|e| panic!("{e}"));
+        entry.sequence
+    }
+
+    #[tokio::test]
+    async fn registry_sync_applies_other_replicas_changes_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = store(&dir).await;
+        assert_eq!(audit_head(&store).await.ok(), Some(0));
+        // Some unrelated entries first.
+        for key in ["a", "b", "c"] {
+            store
+                .submit(submission(key, T0, time::Duration::days(5)))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let head = audit_head(&store).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(head >= 3, "{head}");
+        let last = store
+            .audit_range(head, None, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(last.len(), 1, "the head is the last entry");
+
+        // Two replicas, both started (synced) at the current head.
+        let one = registry();
+        let two = registry();
+        one.advance_to(head);
+        two.advance_to(head);
+        let suspend = AdminChange::Suspend {
+            protocol_id: id("test-isp"),
+            agency_id: id("police"),
+            reason: "breach".into(),
+        };
+        let seq = record(&store, &one, &suspend).await;
+        assert_eq!(audit_head(&store).await.ok(), Some(seq));
+        assert_eq!(police_status(&one), SignatoryStatus::Suspended);
+        assert_eq!(police_status(&two), SignatoryStatus::Active);
+
+        // Replica two learns of it; replica one's own change is a no-op for its sync.
+        assert_eq!(run_registry_sync_once(&store, &two).await.ok(), Some(1));
+        assert_eq!(police_status(&two), SignatoryStatus::Suspended);
+        assert_eq!(two.applied_through(), seq);
+        assert_eq!(run_registry_sync_once(&store, &one).await.ok(), Some(0));
+        assert_eq!(police_status(&one), SignatoryStatus::Suspended);
+        // Nothing new: nothing applied.
+        assert_eq!(run_registry_sync_once(&store, &two).await.ok(), Some(0));
+
+        // A registry that never synced reads the whole log and ends in the same place.
+        let fresh = registry();
+        assert_eq!(run_registry_sync_once(&store, &fresh).await.ok(), Some(1));
+        assert_eq!(police_status(&fresh), SignatoryStatus::Suspended);
+
+        // The running loop on replica two picks up a reinstatement made through one.
+        let shutdown = Shutdown::new();
+        let job = tokio::spawn(run_registry_sync(
+            store.clone(),
+            two.clone(),
+            Duration::from_millis(20),
+            shutdown.clone(),
+        ));
+        let reinstate = AdminChange::Reinstate {
+            protocol_id: id("test-isp"),
+            agency_id: id("police"),
+            reason: "closed".into(),
+        };
+        record(&store, &one, &reinstate).await;
+        let mut active = false;
+        for _ in 0..250 {
+            if police_status(&two) == SignatoryStatus::Active {
+                active = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(active, "the sync job did not apply the reinstatement");
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(10), job)
+            .await
+            .unwrap_or_else(|_| panic!("the job did not stop on shutdown"))
+            .unwrap_or_else(|e| panic!("{e}"));
         store.close().await;
     }
 }

@@ -13,7 +13,7 @@
 //! - [`context`]: request ids, the per-call span, the clock, the shutdown signal;
 //! - [`dev`]: the development PKI and token minting (for `accord dev init` and tests);
 //! - [`services`]: the `accord.v1` services;
-//! - [`jobs`]: the deadline and retention jobs.
+//! - [`jobs`]: the deadline, retention and registry sync jobs.
 //!
 //! A handler starts with `let caller = state.authenticate(&request)?;`, then
 //! `caller.authorize(op)` or `caller.authorize_exchange(op, id, requesting, holding)`, converts
@@ -111,11 +111,20 @@ impl AppState {
     }
 
     /// Re-applies the admin changes recorded in the audit log to the freshly loaded
-    /// registry. Call once after opening the store and before serving.
+    /// registry. Call once after opening the store and before serving. Returns how many
+    /// changed the registry.
+    ///
+    /// Also records where the registry sync job starts ([`Registry::applied_through`]): the
+    /// last audit sequence before the replay read the log. Every entry up to it has been
+    /// replayed; entries appended meanwhile (by other replicas) are read again by the sync,
+    /// which applies them idempotently in log order.
     pub async fn replay_admin_changes(&self) -> anyhow::Result<usize> {
         let Some(store) = &self.store else {
             return Ok(0);
         };
+        let head = jobs::audit_head(store)
+            .await
+            .context("reading the end of the audit log")?;
         let mut events = Vec::new();
         for kind in [
             registry::EVENT_SUSPENDED,
@@ -141,10 +150,11 @@ impl AppState {
             }
         }
         events.sort_by_key(|e| e.sequence);
-        Ok(self.registry.replay(
-            events.iter().map(|e| (e.event_kind.as_str(), &e.detail)),
-            self.clock.now().date(),
-        ))
+        let applied = self
+            .registry
+            .replay(events.iter().map(|e| (e.event_kind.as_str(), &e.detail)));
+        self.registry.advance_to(head);
+        Ok(applied)
     }
 }
 
@@ -275,7 +285,8 @@ pub async fn serve(
     if let Some(addr) = local {
         info!(addr = %addr, "accord listening");
     }
-    // The deadline and retention jobs run while the server serves and stop when it drains.
+    // The deadline, retention and registry sync jobs run while the server serves and stop
+    // when it drains.
     let jobs = jobs::spawn(&state);
     let result = drive(&state, &config, server).await;
     // However serving ended, the jobs stop with it.

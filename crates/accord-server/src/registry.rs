@@ -4,7 +4,16 @@
 //! signatories at run time (suspend, reinstate, re-affirm); those changes are applied here,
 //! to the in-memory copy, and recorded in the audit log by the handler that made them
 //! ([`AdminChange::to_event`]). On start the changes recorded in the audit log are replayed
-//! over the files ([`Registry::replay`]), so a restart does not reinstate a suspended agency.
+//! over the files ([`Registry::replay`]), so a restart does not reinstate a suspended agency;
+//! while running, the registry sync job ([`crate::jobs`]) applies the changes other replicas
+//! recorded ([`Registry::apply_logged`]), remembering the last audit sequence it applied
+//! ([`Registry::applied_through`]).
+//!
+//! Changes read back from the log are applied idempotently ([`Registry::apply_replayed`]): a
+//! change already in effect (suspending a suspended signatory, reinstating an active one,
+//! re-affirming on or before the recorded date) is a no-op, so the same entry may be applied
+//! by the replica that recorded it, by its own sync, and again after a restart. Applying the
+//! log's entries in sequence order from any point therefore ends in the same registry.
 //!
 //! Readers get an `Arc<Protocol>` snapshot: a call sees one consistent protocol even if an
 //! administrator changes it meanwhile. The lock is only held to clone an `Arc` or to apply
@@ -208,6 +217,8 @@ struct Entry {
 #[derive(Debug, Default)]
 struct State {
     protocols: BTreeMap<ProtocolId, Entry>,
+    /// Every audit entry up to this sequence has been applied (0: none yet).
+    applied_through: u64,
 }
 
 /// The loaded protocols. Cheap to clone; every clone sees the same protocols.
@@ -330,31 +341,18 @@ impl Registry {
             .protocols
             .get_mut(change.protocol_id())
             .ok_or_else(|| RegistryError::UnknownProtocol(change.protocol_id().to_string()))?;
-        let agency = change.agency_id();
         let (updated, reason_update) = compute_change(entry, change, today)?;
-        let protocol = Arc::make_mut(&mut entry.protocol);
-        if let Some(slot) = protocol.signatory_mut(agency) {
-            *slot = updated.clone();
-        }
-        match reason_update {
-            Some(Some(r)) => {
-                entry.reasons.insert(agency.clone(), r);
-            }
-            Some(None) => {
-                entry.reasons.remove(agency);
-            }
-            None => {}
-        }
+        store_change(entry, change.agency_id(), &updated, reason_update);
         Ok(updated)
     }
 
     /// Re-applies changes recorded in the audit log, given as (event kind, detail) in log
-    /// order. Events that no longer apply (the protocol file changed since) are skipped with
-    /// a warning. Returns how many were applied.
+    /// order, idempotently ([`Self::apply_replayed`]). Events that no longer apply (the
+    /// protocol file changed since) are skipped with a warning. Returns how many changed the
+    /// registry.
     pub fn replay<'a>(
         &self,
         events: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
-        today: Date,
     ) -> usize {
         let mut applied = 0;
         for (kind, detail) in events {
@@ -363,8 +361,9 @@ impl Registry {
                 Some(Err(problem)) => {
                     warn!(kind = %kind, problem = %problem, "unreadable admin event skipped");
                 }
-                Some(Ok(change)) => match self.apply(&change, today) {
-                    Ok(_) => applied += 1,
+                Some(Ok(change)) => match self.apply_replayed(&change) {
+                    Ok(Some(_)) => applied += 1,
+                    Ok(None) => {}
                     Err(e) => {
                         warn!(kind = %kind, error = %e, "admin event no longer applies; skipped");
                     }
@@ -373,6 +372,135 @@ impl Registry {
         }
         applied
     }
+
+    /// Applies a change read back from the audit log. Idempotent: a change already in effect
+    /// is a no-op (`Ok(None)`); otherwise returns the signatory after it. The log is
+    /// authoritative, so a re-affirmation is not checked against today's date (the replica
+    /// that recorded it did); one on or before the recorded date changes nothing.
+    pub fn apply_replayed(&self, change: &AdminChange) -> Result<Option<Signatory>, RegistryError> {
+        apply_replayed_in(&mut self.write(), change)
+    }
+
+    /// Applies the change recorded at audit `sequence`, for the registry sync: entries at or
+    /// before [`Self::applied_through`] are skipped (`Ok(None)`), others are applied with
+    /// [`Self::apply_replayed`], and the sequence becomes the new `applied_through` whether
+    /// or not the change applied (an entry that no longer applies is not retried).
+    pub fn apply_logged(
+        &self,
+        sequence: u64,
+        change: &AdminChange,
+    ) -> Result<Option<Signatory>, RegistryError> {
+        let mut state = self.write();
+        if sequence <= state.applied_through {
+            return Ok(None);
+        }
+        state.applied_through = sequence;
+        apply_replayed_in(&mut state, change)
+    }
+
+    /// Applies a change the caller has just recorded at audit `sequence` (after a successful
+    /// [`Self::preview`]) and returns the signatory after it. If the registry sync has already
+    /// applied that entry (and perhaps later ones), the registry is left as it is: applying an
+    /// older change over newer ones would undo them.
+    pub fn apply_recorded(
+        &self,
+        sequence: u64,
+        change: &AdminChange,
+    ) -> Result<Signatory, RegistryError> {
+        let mut state = self.write();
+        if sequence > state.applied_through {
+            apply_replayed_in(&mut state, change)?;
+        }
+        let entry = state
+            .protocols
+            .get(change.protocol_id())
+            .ok_or_else(|| RegistryError::UnknownProtocol(change.protocol_id().to_string()))?;
+        entry
+            .protocol
+            .signatory(change.agency_id())
+            .cloned()
+            .ok_or_else(|| RegistryError::UnknownSignatory {
+                protocol: change.protocol_id().clone(),
+                agency: change.agency_id().to_string(),
+            })
+    }
+
+    /// The last audit sequence through which every entry has been applied (0: none).
+    pub fn applied_through(&self) -> u64 {
+        self.read().applied_through
+    }
+
+    /// Records that every audit entry up to `sequence` has been applied (never moves back).
+    pub fn advance_to(&self, sequence: u64) {
+        let mut state = self.write();
+        state.applied_through = state.applied_through.max(sequence);
+    }
+}
+
+/// [`Registry::apply_replayed`] under the caller's write lock.
+fn apply_replayed_in(
+    state: &mut State,
+    change: &AdminChange,
+) -> Result<Option<Signatory>, RegistryError> {
+    let entry = state
+        .protocols
+        .get_mut(change.protocol_id())
+        .ok_or_else(|| RegistryError::UnknownProtocol(change.protocol_id().to_string()))?;
+    let Some((updated, reason_update)) = compute_replayed(entry, change)? else {
+        return Ok(None);
+    };
+    store_change(entry, change.agency_id(), &updated, reason_update);
+    Ok(Some(updated))
+}
+
+/// Swaps a computed change into the entry.
+fn store_change(
+    entry: &mut Entry,
+    agency: &AgencyId,
+    updated: &Signatory,
+    reason_update: Option<Option<String>>,
+) {
+    let protocol = Arc::make_mut(&mut entry.protocol);
+    if let Some(slot) = protocol.signatory_mut(agency) {
+        *slot = updated.clone();
+    }
+    match reason_update {
+        Some(Some(r)) => {
+            entry.reasons.insert(agency.clone(), r);
+        }
+        Some(None) => {
+            entry.reasons.remove(agency);
+        }
+        None => {}
+    }
+}
+
+/// What a change read back from the log does: `None` when it is already in effect, else as
+/// [`compute_change`]. Still an error when the change cannot apply at all (an unknown
+/// signatory, suspending or reinstating a withdrawn one).
+fn compute_replayed(
+    entry: &Entry,
+    change: &AdminChange,
+) -> Result<Option<Computed>, RegistryError> {
+    let agency = change.agency_id();
+    let current =
+        entry
+            .protocol
+            .signatory(agency)
+            .ok_or_else(|| RegistryError::UnknownSignatory {
+                protocol: change.protocol_id().clone(),
+                agency: agency.to_string(),
+            })?;
+    let in_effect = match change {
+        AdminChange::Suspend { .. } => current.status == SignatoryStatus::Suspended,
+        AdminChange::Reinstate { .. } => current.status == SignatoryStatus::Active,
+        AdminChange::Reaffirm { affirmed_on, .. } => *affirmed_on <= current.last_affirmed_on,
+    };
+    if in_effect {
+        return Ok(None);
+    }
+    // The log is authoritative: no "today" bound on a recorded re-affirmation.
+    compute_change(entry, change, Date::MAX).map(Some)
 }
 
 /// What `change` does to its signatory: the signatory after it, and the new status reason
@@ -734,7 +862,7 @@ token_issuer = "https://id.{agency}.example/"
         ));
 
         let r = registry();
-        // The second suspend of proto-b's already suspended police is skipped.
+        // The suspend of proto-b's already suspended police is already in effect.
         let mut all = events.clone();
         all.push(
             AdminChange::Suspend {
@@ -745,10 +873,7 @@ token_issuer = "https://id.{agency}.example/"
             .to_event(),
         );
         assert_eq!(
-            r.replay(
-                all.iter().map(|e| (e.kind.as_str(), &e.detail)),
-                date!(2025 - 06 - 01)
-            ),
+            r.replay(all.iter().map(|e| (e.kind.as_str(), &e.detail))),
             4
         );
         let s = r
@@ -757,5 +882,97 @@ token_issuer = "https://id.{agency}.example/"
         assert_eq!(s.status, SignatoryStatus::Suspended);
         assert_eq!(s.last_affirmed_on, date!(2025 - 02 - 03));
         assert_eq!(r.status_reason(&protocol_id, &agency_id), "again");
+    }
+
+    #[test]
+    fn replaying_the_same_change_twice_is_harmless() {
+        let r = registry();
+        let (protocol_id, agency_id) = ids("proto-a", "police");
+        let suspend = AdminChange::Suspend {
+            protocol_id: protocol_id.clone(),
+            agency_id: agency_id.clone(),
+            reason: "breach".into(),
+        };
+        let reinstate = AdminChange::Reinstate {
+            protocol_id: protocol_id.clone(),
+            agency_id: agency_id.clone(),
+            reason: "fixed".into(),
+        };
+        let status = || {
+            r.signatory("proto-a", "police")
+                .map(|s| s.status)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+
+        // The sync applies entry 5 once; reading it again is skipped by sequence.
+        let first = r
+            .apply_logged(5, &suspend)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.map(|s| s.status), Some(SignatoryStatus::Suspended));
+        assert_eq!(r.applied_through(), 5);
+        assert_eq!(r.apply_logged(5, &suspend), Ok(None));
+        // Replayed again outside the sync (a restart, the recording replica): a no-op, where
+        // the strict `apply` would refuse it.
+        assert_eq!(r.apply_replayed(&suspend), Ok(None));
+        assert!(matches!(
+            r.apply(&suspend, date!(2025 - 01 - 01)),
+            Err(RegistryError::WrongStatus { .. })
+        ));
+        let recorded = r
+            .apply_recorded(5, &suspend)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recorded.status, SignatoryStatus::Suspended);
+        assert_eq!(status(), SignatoryStatus::Suspended);
+        assert_eq!(r.status_reason(&protocol_id, &agency_id), "breach");
+
+        // Reinstated at 6, applied twice by sequence and twice as a replay: active once.
+        assert!(matches!(r.apply_logged(6, &reinstate), Ok(Some(_))));
+        assert_eq!(r.apply_logged(6, &reinstate), Ok(None));
+        assert_eq!(r.apply_replayed(&reinstate), Ok(None));
+        assert_eq!(status(), SignatoryStatus::Active);
+        assert_eq!(r.status_reason(&protocol_id, &agency_id), "");
+
+        // A change this replica recorded at 5 but the sync already passed (through 6) does not
+        // undo the later reinstatement.
+        let after = r
+            .apply_recorded(5, &suspend)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(after.status, SignatoryStatus::Active);
+
+        // Replaying a whole log twice ends where replaying it once does.
+        let events: Vec<AdminEvent> = [suspend.clone(), reinstate.clone(), suspend.clone()]
+            .iter()
+            .map(AdminChange::to_event)
+            .collect();
+        let once = r.replay(events.iter().map(|e| (e.kind.as_str(), &e.detail)));
+        let twice = r.replay(events.iter().map(|e| (e.kind.as_str(), &e.detail)));
+        // From active: all three apply; the second time the first suspend is already in effect.
+        assert_eq!((once, twice), (3, 2));
+        assert_eq!(status(), SignatoryStatus::Suspended);
+
+        // Re-affirmations: an older or equal date changes nothing; no "today" bound.
+        let (_, council) = ids("proto-a", "council");
+        let reaffirm = |d| AdminChange::Reaffirm {
+            protocol_id: protocol_id.clone(),
+            agency_id: council.clone(),
+            affirmed_on: d,
+        };
+        assert!(matches!(
+            r.apply_replayed(&reaffirm(date!(2025 - 02 - 03))),
+            Ok(Some(_))
+        ));
+        assert_eq!(r.apply_replayed(&reaffirm(date!(2025 - 02 - 03))), Ok(None));
+        assert_eq!(r.apply_replayed(&reaffirm(date!(2024 - 06 - 01))), Ok(None));
+        // A withdrawn or unknown signatory still cannot be changed.
+        assert!(matches!(
+            r.apply_replayed(&AdminChange::Suspend {
+                protocol_id: protocol_id.clone(),
+                agency_id: AgencyId::parse("nobody").unwrap_or_else(|e| panic!("{e}")),
+                reason: "x".into(),
+            }),
+            Err(RegistryError::UnknownSignatory { .. })
+        ));
+        r.advance_to(3);
+        assert_eq!(r.applied_through(), 6, "applied_through never moves back");
     }
 }

@@ -52,7 +52,12 @@ impl RegistryHandlers {
             .record_admin(change.to_event(), actor_as(caller, role), now)
             .await
             .or_status()?;
-        let signatory = self.state.registry.apply(&change, now.date())?;
+        // Recorded: now it must take effect here. The registry sync may already have applied
+        // this entry from the log; applying it is idempotent and never undoes a later entry.
+        let signatory = self
+            .state
+            .registry
+            .apply_recorded(entry.sequence, &change)?;
         let reason = self
             .state
             .registry
