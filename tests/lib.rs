@@ -42,6 +42,10 @@ pub const POLICE: &str = "west-midlands-police";
 pub const TRUST: &str = "sandwell-childrens-trust";
 /// Sandwell: the council, party to nothing in most scenarios.
 pub const COUNCIL: &str = "sandwell-council";
+/// The partnership's lead agency: the only agency designated in `[auth] admin_agencies` and
+/// `auditor_agencies` (the first `local_authority` signatory of the Sandwell protocol, which
+/// [`DevSpec::from_protocols`] picks), so the only one whose admins and auditors count.
+pub const LEAD: &str = COUNCIL;
 /// The B&NES protocol (`deploy/protocols/banes-guidance.toml`): its `health-information`
 /// purpose needs a Caldicott Guardian to approve sharing without consent.
 pub const BANES: &str = "banes-lscb-guidance";
@@ -626,4 +630,41 @@ pub async fn read_inbox(c: &mut Clients, after_cursor: &str) -> Result<Vec<pb::I
         }
     }
     Ok(out)
+}
+
+/// Starts the broker like [`spawn_app`], with `extra` protocol files loaded after the Sandwell
+/// and B&NES ones (e.g. a second protocol the same agencies sign, to test per-protocol
+/// suspension).
+pub async fn spawn_app_with_protocols(backend: Backend, extra: &[PathBuf]) -> Result<App> {
+    let mut files = vec![
+        workspace_file("deploy/protocols/sandwell-partnership.toml"),
+        workspace_file("deploy/protocols/banes-guidance.toml"),
+    ];
+    files.extend(extra.iter().cloned());
+    let mut protocols = Vec::new();
+    for f in &files {
+        protocols.push(
+            accord_domain::load_protocol_file(f).map_err(|e| anyhow!("{}: {e}", f.display()))?,
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let pki = dev::generate(
+        dir.path(),
+        &DevSpec::from_protocols(&protocols, "accord-e2e"),
+    )?;
+    let db = Database::create(backend, dir.path()).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let config_path = pki.write_config(&files, &format!("127.0.0.1:{port}"), &db.url)?;
+    start(
+        backend,
+        &config_path,
+        listener,
+        pki,
+        dir,
+        TestClock::new(),
+        protocols,
+        db,
+    )
+    .await
 }

@@ -20,6 +20,9 @@ backend_tests!(
     submitting_for_another_agency_or_person_is_refused,
     listing_filters_and_pages,
     content_is_purged_after_its_retention,
+    over_long_list_is_one_violation_naming_the_list,
+    refused_request_is_hidden_from_the_holder,
+    agency_suspended_in_the_exchanges_protocol_cannot_read_it,
 );
 
 fn exchange_of(x: Option<pb::Exchange>) -> Result<pb::Exchange> {
@@ -87,6 +90,15 @@ async fn full_lifecycle_is_audited_and_verifies(backend: Backend) -> Result<()> 
         .into_inner();
     assert_eq!(pending.exchanges.len(), 1);
     assert_eq!(pending.exchanges[0].id, id);
+    // ListPending returns whole exchanges: the level of need is the request's.
+    assert_eq!(
+        pending.exchanges[0]
+            .request
+            .as_ref()
+            .map(|r| r.level_of_need),
+        Some(pb::LevelOfNeed::SignificantHarm as i32),
+        "the pending listing shows the level of need"
+    );
     let decided = exchange_of(
         ig.approvals
             .decide(pb::DecideRequest {
@@ -370,7 +382,7 @@ async fn refused_request_is_recorded_with_its_findings(backend: Backend) -> Resu
         .map(|e| e.event_kind)
         .collect();
     assert_eq!(kinds, ["submitted", "refused"]);
-    // A refused request cannot be decided.
+    // A refused request cannot be decided: to the holder it does not exist.
     let e = expect_err(
         trust
             .approvals
@@ -382,7 +394,7 @@ async fn refused_request_is_recorded_with_its_findings(backend: Backend) -> Resu
             })
             .await,
     )?;
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
     app.stop().await
 }
 
@@ -794,8 +806,14 @@ async fn listing_filters_and_pages(backend: Backend) -> Result<()> {
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(listed, newest_first);
+    // Each row shows the level of need, as submitted.
+    assert!(first
+        .exchanges
+        .iter()
+        .chain(&second.exchanges)
+        .all(|x| x.level_of_need == pb::LevelOfNeed::SignificantHarm as i32));
 
-    // By side: the trust holds four, requested none.
+    // By side: the trust holds three (the refused one is hidden from it), requested none.
     let mut trust = app.clients(TRUST, Role::IgLead).await?;
     let held = trust
         .exchanges
@@ -805,7 +823,7 @@ async fn listing_filters_and_pages(backend: Backend) -> Result<()> {
         })
         .await?
         .into_inner();
-    assert_eq!(held.exchanges.len(), 4);
+    assert_eq!(held.exchanges.len(), 3);
     let requested = trust
         .exchanges
         .list_exchanges(pb::ListExchangesRequest {
@@ -827,6 +845,31 @@ async fn listing_filters_and_pages(backend: Backend) -> Result<()> {
             .await,
     )?;
     assert_eq!(violated_fields(&e), ["page.page_token"]);
+
+    // A request at another level lists at that level, to both sides.
+    let mut other_level = s47_request(POLICE, TRUST, &pc.subject, "list-n", "list-n");
+    other_level.level_of_need = pb::LevelOfNeed::ChildInNeed as i32;
+    let other_id = pc
+        .exchanges
+        .submit_request(pb::SubmitRequestRequest {
+            request: Some(other_level),
+        })
+        .await?
+        .into_inner()
+        .exchange_id;
+    for c in [&mut pc, &mut trust] {
+        let listed = c
+            .exchanges
+            .list_exchanges(pb::ListExchangesRequest::default())
+            .await?
+            .into_inner();
+        let row = listed
+            .exchanges
+            .iter()
+            .find(|x| x.id == other_id)
+            .ok_or_else(|| anyhow!("{} does not list {other_id}", c.agency))?;
+        assert_eq!(row.level_of_need, pb::LevelOfNeed::ChildInNeed as i32);
+    }
     app.stop().await
 }
 
@@ -885,5 +928,186 @@ async fn content_is_purged_after_its_retention(backend: Backend) -> Result<()> {
         .entries;
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].content_sha256, entries[1].content_sha256);
+    app.stop().await
+}
+
+/// A list far over its limit is refused whole: one violation naming the list, its elements
+/// unread.
+async fn over_long_list_is_one_violation_naming_the_list(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let mut pc = app.clients(POLICE, Role::Practitioner).await?;
+    let e = expect_err(
+        pc.exchanges
+            .list_exchanges(pb::ListExchangesRequest {
+                states: vec![0; 500_000],
+                ..Default::default()
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(violated_fields(&e), ["states"]);
+    let mut request = s47_request(POLICE, TRUST, &pc.subject, "long-child", "long-1");
+    if let Some(l) = request.lawful_basis.as_mut() {
+        l.gateways = vec![0; 500_000];
+    }
+    let e = expect_err(
+        pc.exchanges
+            .submit_request(pb::SubmitRequestRequest {
+                request: Some(request),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert_eq!(violated_fields(&e), ["request.lawful_basis.gateways"]);
+    app.stop().await
+}
+
+/// A request the check refused ("do not share") never reaches the holder: reading it is
+/// NOT_FOUND, as for a stranger, and no listing of the holder shows it. The requester still
+/// sees it.
+async fn refused_request_is_hidden_from_the_holder(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let mut pc = app.clients(POLICE, Role::Practitioner).await?;
+    let kept = submit(&mut pc, TRUST, "hidden-kept", "hidden-kept").await?;
+    let mut request = s47_request(POLICE, TRUST, &pc.subject, "hidden-child", "hidden-1");
+    request.anonymised_would_suffice = true;
+    let s = pc
+        .exchanges
+        .submit_request(pb::SubmitRequestRequest {
+            request: Some(request),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(s.state, pb::ExchangeState::Refused as i32);
+    assert_eq!(
+        get(&mut pc, &s.exchange_id).await?.state,
+        pb::ExchangeState::Refused as i32
+    );
+
+    let refused = pb::ExchangeState::Refused as i32;
+    let awaiting = pb::ExchangeState::AwaitingApproval as i32;
+    for role in [Role::Practitioner, Role::IgLead] {
+        let mut trust = app.clients(TRUST, role).await?;
+        let e = expect_err(
+            trust
+                .exchanges
+                .get_exchange(pb::GetExchangeRequest {
+                    exchange_id: s.exchange_id.clone(),
+                })
+                .await,
+        )?;
+        assert_eq!(e.code(), Code::NotFound, "{e:?}");
+        assert_eq!(e.message(), format!("exchange {} not found", s.exchange_id));
+        // (party role, states filter, whether the kept exchange is listed)
+        for (party_role, states, lists_kept) in [
+            (pb::PartyRole::Unspecified, vec![], true),
+            (pb::PartyRole::Holder, vec![], true),
+            (pb::PartyRole::Any, vec![refused], false),
+            (pb::PartyRole::Holder, vec![refused], false),
+            (pb::PartyRole::Holder, vec![refused, awaiting], true),
+        ] {
+            let listed: Vec<String> = trust
+                .exchanges
+                .list_exchanges(pb::ListExchangesRequest {
+                    party_role: party_role as i32,
+                    states: states.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .exchanges
+                .into_iter()
+                .map(|x| x.id)
+                .collect();
+            let want: Vec<String> = if lists_kept {
+                vec![kept.exchange_id.clone()]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(listed, want, "{party_role:?} {states:?}");
+        }
+    }
+    // The requester lists it.
+    let mine = pc
+        .exchanges
+        .list_exchanges(pb::ListExchangesRequest {
+            states: vec![refused],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(mine.exchanges.len(), 1);
+    assert_eq!(mine.exchanges[0].id, s.exchange_id);
+    app.stop().await
+}
+
+/// An agency suspended in the protocol an exchange was made under, though still active in
+/// another protocol (so its calls authenticate), can no longer read or act on the exchange.
+async fn agency_suspended_in_the_exchanges_protocol_cannot_read_it(backend: Backend) -> Result<()> {
+    // A second protocol signed by the same agencies.
+    let dir = tempfile::tempdir()?;
+    let text =
+        std::fs::read_to_string(workspace_file("deploy/protocols/sandwell-partnership.toml"))?;
+    let copied = text.replacen(
+        &format!("id = \"{SANDWELL}\""),
+        "id = \"sandwell-second-isp\"",
+        1,
+    );
+    assert_ne!(copied, text);
+    let copy = dir.path().join("second.toml");
+    std::fs::write(&copy, copied)?;
+    let app = spawn_app_with_protocols(backend, &[copy]).await?;
+
+    let mut pc = app.clients(POLICE, Role::Practitioner).await?;
+    let s = submit(&mut pc, TRUST, "suspended-child", "suspended-1").await?;
+    get(&mut pc, &s.exchange_id).await?;
+
+    let mut admin = app.clients(COUNCIL, Role::Admin).await?;
+    admin
+        .registry
+        .suspend_signatory(pb::SuspendSignatoryRequest {
+            protocol_id: SANDWELL.into(),
+            agency_id: POLICE.into(),
+            reason: "Breach under investigation".into(),
+        })
+        .await?;
+    // Still active in the second protocol: the police's calls authenticate...
+    pc.registry
+        .list_protocols(pb::ListProtocolsRequest {})
+        .await?;
+    // ... but not for the Sandwell exchange.
+    let e = expect_err(
+        pc.exchanges
+            .get_exchange(pb::GetExchangeRequest {
+                exchange_id: s.exchange_id.clone(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert_eq!(
+        e.message(),
+        format!("agency {POLICE} is not an active signatory of protocol {SANDWELL}")
+    );
+    let e = expect_err(
+        pc.exchanges
+            .fetch_response(pb::FetchResponseRequest {
+                exchange_id: s.exchange_id.clone(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = expect_err(
+        pc.exchanges
+            .withdraw_request(pb::WithdrawRequestRequest {
+                exchange_id: s.exchange_id.clone(),
+                reason: "no longer needed".into(),
+                expected_version: 0,
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The holder, still active in Sandwell, reads it as before.
+    let mut trust = app.clients(TRUST, Role::IgLead).await?;
+    get(&mut trust, &s.exchange_id).await?;
     app.stop().await
 }

@@ -18,6 +18,10 @@ backend_tests!(
     every_cell_of_the_authorisation_matrix,
     hidden_and_missing_exchanges_look_the_same,
     health_reports_every_service_serving,
+    admin_role_from_a_non_designated_agency_does_not_count,
+    auditor_role_from_a_non_designated_agency_does_not_count,
+    admin_may_not_change_their_own_agency,
+    following_inbox_ends_when_the_token_expires,
 );
 
 async fn list_protocols(c: &mut Clients) -> Result<(), tonic::Status> {
@@ -322,7 +326,7 @@ async fn call(
             &c.registry
                 .suspend_signatory(pb::SuspendSignatoryRequest {
                     protocol_id: SANDWELL.into(),
-                    agency_id: COUNCIL.into(),
+                    agency_id: TRUST.into(),
                     reason: String::new(),
                 })
                 .await,
@@ -331,7 +335,7 @@ async fn call(
             &c.registry
                 .reinstate_signatory(pb::ReinstateSignatoryRequest {
                     protocol_id: SANDWELL.into(),
-                    agency_id: COUNCIL.into(),
+                    agency_id: TRUST.into(),
                     reason: String::new(),
                 })
                 .await,
@@ -340,7 +344,7 @@ async fn call(
             &c.registry
                 .reaffirm_signatory(pb::ReaffirmSignatoryRequest {
                     protocol_id: SANDWELL.into(),
-                    agency_id: COUNCIL.into(),
+                    agency_id: TRUST.into(),
                     affirmed_on: "not a date".into(),
                 })
                 .await,
@@ -377,11 +381,13 @@ async fn every_cell_of_the_authorisation_matrix(backend: Backend) -> Result<()> 
             clients.push((agency, *role, app.clients(agency, *role).await?));
         }
     }
+    // Calls not about one exchange are made from the partnership's lead agency: only its
+    // admin and auditor roles count (other agencies' are checked below).
     let relations = [
         (Relation::Requester, POLICE),
         (Relation::Holder, TRUST),
         (Relation::NonParty, COUNCIL),
-        (Relation::NotApplicable, POLICE),
+        (Relation::NotApplicable, LEAD),
     ];
     let mut checked = 0;
     let mut failures = Vec::new();
@@ -506,5 +512,194 @@ async fn health_reports_every_service_serving(backend: Backend) -> Result<()> {
         assert_eq!(status, ServingStatus::Serving, "{service}");
     }
     assert_eq!(accord_server::ACCORD_SERVICES.len(), 5);
+    app.stop().await
+}
+
+async fn admin_role_from_a_non_designated_agency_does_not_count(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    // The police's identity provider may mint "admin", but the police are not designated in
+    // [auth] admin_agencies: the role is ignored.
+    let mut police_admin = app.clients(POLICE, Role::Admin).await?;
+    let e = expect_err(
+        police_admin
+            .registry
+            .suspend_signatory(pb::SuspendSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: TRUST.into(),
+                reason: "Suspended by another member's admin".into(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("[auth] admin_agencies")
+            && e.message()
+                .contains(&format!("agency {POLICE} is designated")),
+        "{}",
+        e.message()
+    );
+    // Not even together with the other roles, and not for the reads open to any role.
+    let mut mixed = app
+        .clients_as(POLICE, "police-mixed", &[Role::Admin, Role::Practitioner])
+        .await?;
+    let e = expect_err(
+        mixed
+            .registry
+            .reinstate_signatory(pb::ReinstateSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: TRUST.into(),
+                reason: "Reinstated".into(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = expect_err(list_protocols(&mut police_admin).await)?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The trust is untouched.
+    let listed = mixed
+        .registry
+        .list_signatories(pb::ListSignatoriesRequest {
+            protocol_id: SANDWELL.into(),
+        })
+        .await?
+        .into_inner();
+    let trust = listed
+        .signatories
+        .iter()
+        .find(|s| s.agency_id == TRUST)
+        .ok_or_else(|| anyhow!("no trust"))?;
+    assert_eq!(trust.status, pb::SignatoryStatus::Active as i32);
+    app.stop().await
+}
+
+async fn auditor_role_from_a_non_designated_agency_does_not_count(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    for agency in [POLICE, TRUST] {
+        let mut auditor = app.clients(agency, Role::Auditor).await?;
+        let e = expect_err(
+            auditor
+                .audit
+                .query_audit(pb::QueryAuditRequest::default())
+                .await,
+        )?;
+        assert_eq!(e.code(), Code::PermissionDenied, "{agency}: {e:?}");
+        assert!(
+            e.message().contains("[auth] auditor_agencies"),
+            "{}",
+            e.message()
+        );
+    }
+    // The designated agency's auditor may.
+    let mut lead = app.clients(LEAD, Role::Auditor).await?;
+    lead.audit
+        .query_audit(pb::QueryAuditRequest::default())
+        .await?;
+    app.stop().await
+}
+
+async fn admin_may_not_change_their_own_agency(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let mut admin = app.clients(LEAD, Role::Admin).await?;
+    let e = expect_err(
+        admin
+            .registry
+            .suspend_signatory(pb::SuspendSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: LEAD.into(),
+                reason: "Suspending ourselves".into(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message()
+            .contains("may not suspend their own agency (sandwell-council)"),
+        "{}",
+        e.message()
+    );
+    let e = expect_err(
+        admin
+            .registry
+            .reinstate_signatory(pb::ReinstateSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: LEAD.into(),
+                reason: "Reinstating ourselves".into(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = expect_err(
+        admin
+            .registry
+            .reaffirm_signatory(pb::ReaffirmSignatoryRequest {
+                protocol_id: SANDWELL.into(),
+                agency_id: LEAD.into(),
+                affirmed_on: app.clock.now().date().to_string(),
+            })
+            .await,
+    )?;
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // Nothing was recorded or changed; another agency can still be re-affirmed.
+    admin
+        .registry
+        .reaffirm_signatory(pb::ReaffirmSignatoryRequest {
+            protocol_id: SANDWELL.into(),
+            agency_id: TRUST.into(),
+            affirmed_on: app.clock.now().date().to_string(),
+        })
+        .await?;
+    app.stop().await
+}
+
+async fn following_inbox_ends_when_the_token_expires(backend: Backend) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let mut claims = app.claims(TRUST, "short-lived", &[Role::IgLead])?;
+    claims.exp = app.clock.now().unix_timestamp() + 60;
+    let token = app.sign(TRUST, &claims)?;
+    let mut trust = Clients::new(TRUST, "short-lived", app.channel(TRUST).await?, &token)?;
+    let mut stream = trust
+        .inbox
+        .watch_inbox(pb::WatchInboxRequest {
+            after_cursor: String::new(),
+            follow: true,
+        })
+        .await?
+        .into_inner();
+    // Still valid: an event arrives.
+    let mut pc = app.clients(POLICE, Role::Practitioner).await?;
+    pc.exchanges
+        .submit_request(pb::SubmitRequestRequest {
+            request: Some(s47_request(
+                POLICE,
+                TRUST,
+                &pc.subject,
+                "exp-child",
+                "exp-1",
+            )),
+        })
+        .await?;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .map_err(|_| anyhow!("no event within 10 s"))??;
+    assert!(first.is_some_and(|m| m.event.is_some()));
+    // Past exp and the 30 s leeway: the stream ends within a poll interval.
+    app.clock.advance(time::Duration::seconds(91));
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    })
+    .await
+    .map_err(|_| anyhow!("the stream outlived its token"))?
+    .ok_or_else(|| anyhow!("the stream ended without an error"))?;
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
+    assert_eq!(
+        ended.message(),
+        "the token expired; reconnect with a new token"
+    );
     app.stop().await
 }

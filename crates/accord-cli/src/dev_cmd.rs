@@ -170,6 +170,8 @@ impl Setup {
             "content_key": self.pki.content_key,
             "signing_key": self.pki.signing_key,
             "database": self.pki.dir.join("accord.db"),
+            "admin_agencies": self.pki.admin_agencies,
+            "auditor_agencies": self.pki.auditor_agencies,
             "agencies": agencies,
         })
     }
@@ -214,16 +216,35 @@ impl Setup {
         let mut a = Table::new(&[
             "AGENCY",
             "CERTIFICATE IDENTITY",
+            "PARTNERSHIP ROLES",
             "CERTIFICATE, KEY, TOKEN KEYS",
         ]);
         for ag in &self.pki.agencies {
+            let mut roles = Vec::new();
+            if self.pki.admin_agencies.contains(&ag.agency_id) {
+                roles.push("admin");
+            }
+            if self.pki.auditor_agencies.contains(&ag.agency_id) {
+                roles.push("auditor");
+            }
             a.row([
                 ag.agency_id.clone(),
                 ag.certificate_identity.clone(),
+                if roles.is_empty() {
+                    "-".to_owned()
+                } else {
+                    roles.join(", ")
+                },
                 format!("{}/", d.join("agencies").join(&ag.agency_id).display()),
             ]);
         }
         a.print();
+        outln!(
+            "\nPartnership administration and audit: only {} may use the admin role and only {} the auditor role ([auth] admin_agencies / auditor_agencies in {}); the same roles in other agencies' tokens are ignored.",
+            describe_agencies(&self.pki.admin_agencies),
+            describe_agencies(&self.pki.auditor_agencies),
+            self.config.display(),
+        );
         let first = self
             .pki
             .agencies
@@ -236,6 +257,14 @@ impl Setup {
             d.display(),
             d.display(),
         );
+    }
+}
+
+fn describe_agencies(agencies: &[String]) -> String {
+    if agencies.is_empty() {
+        "no agency".to_owned()
+    } else {
+        agencies.join(", ")
     }
 }
 

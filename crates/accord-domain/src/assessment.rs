@@ -99,6 +99,13 @@ pub struct PriorExchange {
     pub holding_agency: AgencyId,
     pub purpose: PurposeId,
     pub child_identifiers: Vec<SubjectIdentifier>,
+    /// The categories of information the earlier exchange concerned, so the check can tell
+    /// whether the same information is sought again. Once a scope was approved, the approved
+    /// scope (what the holder agreed to share, the more precise answer); until then, or when
+    /// nothing was approved, the categories requested. Empty when not known: the check then
+    /// treats the exchange as concerning the same information.
+    #[serde(default)]
+    pub categories: Vec<CategoryId>,
     pub state: ExchangeState,
     pub submitted_at: OffsetDateTime,
 }

@@ -60,14 +60,20 @@ fn bench(c: &mut Criterion) {
     let large = large_protocol();
     let request = fifteen_categories();
     let mut history: History = unrelated_history(49);
-    history.prior.push(prior(
+    let mut repeat = prior(
         1,
         TRUST,
         POLICE,
         "local-purpose-05",
         ExchangeState::Acknowledged,
         12,
-    ));
+    );
+    // Two of the categories sought again, so the repeat is a warning naming them.
+    repeat.categories = request.categories[..2]
+        .iter()
+        .map(|c| c.category.clone())
+        .collect();
+    history.prior.push(repeat);
     let check = assess(&large, &request, &history, NOW);
     assert_eq!(check.proposed_scope.len(), 13, "{:?}", check.findings);
     assert_eq!(check.trimmed.len(), 2);

@@ -59,6 +59,7 @@ static RULES: &[RuleInfo] = &[
     r23_special_category_without_consent::INFO,
     r24_without_consent_approval::INFO,
     r13_repeat_request::INFO,
+    r13_related_request::INFO,
     r13_duplicate_open_request::INFO,
     r14_onward_disclosure_non_signatory::INFO,
     r15_not_informing_without_reason::INFO,

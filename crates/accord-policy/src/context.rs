@@ -78,9 +78,12 @@ pub(crate) struct Cx<'a> {
     pub duty_gateway: Option<StatutoryGateway>,
     /// The requested categories in request order.
     pub sought: Vec<Sought<'a>>,
-    /// The most recent earlier exchange that repeats this request and went ahead, and the most
-    /// recent one still open (R13), found in one pass over the history.
+    /// The most recent earlier exchange that repeats this request and went ahead and concerned
+    /// at least one of the categories sought now; the most recent that went ahead and concerned
+    /// none of them; and the most recent one still open (R13). Found in one pass over the
+    /// history.
     pub repeat_of: Option<&'a PriorExchange>,
+    pub related_to: Option<&'a PriorExchange>,
     pub open_duplicate: Option<&'a PriorExchange>,
     findings: Vec<Finding>,
 }
@@ -130,7 +133,11 @@ impl<'a> Cx<'a> {
                 kept: true,
             });
         }
-        let (repeat_of, open_duplicate) = earlier_exchanges(protocol, request, history, now);
+        let Earlier {
+            repeat_of,
+            related_to,
+            open_duplicate,
+        } = earlier_exchanges(protocol, request, history, now);
 
         let duty_gateway = purpose.and_then(|p| {
             request
@@ -153,6 +160,7 @@ impl<'a> Cx<'a> {
             duty_gateway,
             sought,
             repeat_of,
+            related_to,
             open_duplicate,
             // Enough for almost every request, so findings rarely reallocate.
             findings: Vec::with_capacity(8),
@@ -280,25 +288,63 @@ const OPEN: &[ExchangeState] = &[
     ExchangeState::PartlyApproved,
 ];
 
+/// Earlier exchanges between the same agencies, for the same purpose and child, within the
+/// protocol's repeat window (see [`earlier_exchanges`]).
+#[derive(Default)]
+struct Earlier<'a> {
+    repeat_of: Option<&'a PriorExchange>,
+    related_to: Option<&'a PriorExchange>,
+    open_duplicate: Option<&'a PriorExchange>,
+}
+
+/// Whether an earlier exchange concerned any category this request seeks. An exchange whose
+/// categories are not known (an empty list) is taken to concern them all.
+pub(crate) fn shares_a_category(request: &Request, prior: &PriorExchange) -> bool {
+    prior.categories.is_empty()
+        || request.categories.iter().any(|r| {
+            prior
+                .categories
+                .iter()
+                .any(|c| same_id(c.as_str(), r.category.as_str()))
+        })
+}
+
+/// The categories this request seeks that the earlier exchange also concerned, in request
+/// order, without repeats (empty when the earlier exchange's categories are not known).
+pub(crate) fn sought_again<'r>(request: &'r Request, prior: &PriorExchange) -> Vec<&'r str> {
+    let mut out: Vec<&str> = Vec::new();
+    for r in &request.categories {
+        let wanted = r.category.as_str();
+        if prior.categories.iter().any(|c| same_id(c.as_str(), wanted))
+            && !out.iter().any(|o| same_id(o, wanted))
+        {
+            out.push(wanted);
+        }
+    }
+    out
+}
+
 /// The most recent earlier exchange between the same agencies, for the same purpose and child,
-/// within the protocol's repeat window, that went ahead; and the most recent still open. Ties on
-/// time are broken by exchange id, so the answer never depends on the order of the history.
+/// within the protocol's repeat window, that went ahead and concerned a category sought now;
+/// the most recent that went ahead and concerned none of them; and the most recent still open.
+/// Ties on time are broken by exchange id, so the answer never depends on the order of the
+/// history.
 fn earlier_exchanges<'a>(
     protocol: &Protocol,
     request: &Request,
     history: &'a History,
     now: OffsetDateTime,
-) -> (Option<&'a PriorExchange>, Option<&'a PriorExchange>) {
+) -> Earlier<'a> {
     let window = protocol.repeat_window_days;
     if window == 0 || history.prior.is_empty() {
-        return (None, None);
+        return Earlier::default();
     }
     let since = now.saturating_sub(Duration::days(i64::from(window)));
     let later = |best: Option<&'a PriorExchange>, p: &'a PriorExchange| match best {
         Some(b) if (b.submitted_at, b.exchange_id) >= (p.submitted_at, p.exchange_id) => Some(b),
         _ => Some(p),
     };
-    let (mut shared, mut open) = (None, None);
+    let mut found = Earlier::default();
     // Cheapest tests first: most of a history is about other purposes or agencies.
     for p in &history.prior {
         let is_shared = SHARED.contains(&p.state);
@@ -318,11 +364,13 @@ fn earlier_exchanges<'a>(
         {
             continue;
         }
-        if is_shared {
-            shared = later(shared, p);
+        if !is_shared {
+            found.open_duplicate = later(found.open_duplicate, p);
+        } else if shares_a_category(request, p) {
+            found.repeat_of = later(found.repeat_of, p);
         } else {
-            open = later(open, p);
+            found.related_to = later(found.related_to, p);
         }
     }
-    (shared, open)
+    found
 }

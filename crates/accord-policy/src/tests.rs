@@ -329,6 +329,15 @@ fn r13_repeat_case() -> Case {
     c
 }
 
+/// The only earlier exchange in the window was about a category this request does not seek.
+fn r13_related_case() -> Case {
+    let mut c = Case::new(s47_request());
+    let mut p = prior(9, TRUST, POLICE, S47, ExchangeState::Acknowledged, 20);
+    p.categories = vec![id("statutory-education")];
+    c.history.prior = vec![p];
+    c
+}
+
 fn r13_open_case() -> Case {
     let mut c = Case::new(s47_request());
     c.history.prior = vec![prior(
@@ -414,6 +423,7 @@ fn all_cases() -> Vec<(&'static str, Case)> {
         ("r23", r23_case()),
         ("r24", r24_case()),
         ("r13 repeat", r13_repeat_case()),
+        ("r13 related", r13_related_case()),
         ("r13 open", r13_open_case()),
         ("r14", r14_case()),
         ("r15", r15_case()),
@@ -930,11 +940,106 @@ fn r13_repeat_request_warns_about_the_latest_exchange_in_the_window() {
     assert_eq!(
         a.findings
             .iter()
+            .filter(|f| f.rule_id == r13_related_request::ID)
+            .count(),
+        0
+    );
+    assert_eq!(
+        a.findings
+            .iter()
             .filter(|f| f.rule_id == r13_repeat_request::ID)
             .count(),
         1
     );
     proceeds(&a);
+}
+
+#[test]
+fn r13_repeat_request_names_the_categories_sought_again_and_when() {
+    let a = r13_repeat_case().assess();
+    let f = expect(&a, &r13_repeat_request::INFO, Severity::Warning);
+    // Those in both, in request order; not the one only the earlier exchange concerned, nor
+    // those only this request seeks.
+    assert!(
+        f.message
+            .contains("seeks police-incidents and living-arrangements again"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains("statutory-education"));
+    assert!(!f.message.contains("offending-history"));
+    // Exchange 2 was submitted ten days before NOW (2025-03-03).
+    assert!(
+        f.message.contains("2025-02-21 (10 days ago)"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn r13_repeat_request_prefers_an_earlier_exchange_of_the_same_information() {
+    let mut c = Case::new(s47_request());
+    let mut other = prior(10, TRUST, POLICE, S47, ExchangeState::Acknowledged, 2);
+    other.categories = vec![id("statutory-education")];
+    let mut same = prior(11, TRUST, POLICE, S47, ExchangeState::Delivered, 40);
+    same.categories = vec![id("offending-history"), id("neighbourhood")];
+    c.history.prior = vec![other, same];
+    let a = c.assess();
+    let f = expect(&a, &r13_repeat_request::INFO, Severity::Warning);
+    assert!(f.message.contains(&uuid::Uuid::from_u128(11).to_string()));
+    assert!(f.message.contains("seeks offending-history again"));
+    assert!(
+        f.message.contains("2025-01-22 (40 days ago)"),
+        "{}",
+        f.message
+    );
+    // The later exchange about other information is not reported beside the repeat.
+    absent(&a, &r13_related_request::INFO);
+}
+
+#[test]
+fn r13_repeat_request_treats_unknown_categories_as_the_same_information() {
+    let mut c = Case::new(s47_request());
+    let mut p = prior(12, TRUST, POLICE, S47, ExchangeState::Closed, 5);
+    p.categories = Vec::new();
+    c.history.prior = vec![p];
+    let a = c.assess();
+    let f = expect(&a, &r13_repeat_request::INFO, Severity::Warning);
+    assert!(f.message.contains("not recorded"), "{}", f.message);
+    absent(&a, &r13_related_request::INFO);
+}
+
+#[test]
+fn r13_related_request_notes_an_earlier_exchange_of_other_information() {
+    let a = r13_related_case().assess();
+    let f = expect(&a, &r13_related_request::INFO, Severity::Info);
+    assert!(f.message.contains(&uuid::Uuid::from_u128(9).to_string()));
+    assert!(f.message.contains("statutory-education"), "{}", f.message);
+    assert!(
+        f.message.contains("2025-02-11 (20 days ago)"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.category, None);
+    absent(&a, &r13_repeat_request::INFO);
+    absent(&a, &r13_duplicate_open_request::INFO);
+    proceeds(&a);
+}
+
+#[test]
+fn r13_related_request_ignores_other_purposes_agencies_and_children() {
+    let mut c = Case::new(s47_request());
+    let mut other_child = prior(13, TRUST, POLICE, S47, ExchangeState::Acknowledged, 3);
+    other_child.child_identifiers = vec![identifier("nhs_number", "111 222 3333")];
+    let mut other_purpose = prior(14, TRUST, POLICE, CHILD_IN_NEED, ExchangeState::Closed, 3);
+    let mut outside_window = prior(15, TRUST, POLICE, S47, ExchangeState::Closed, 200);
+    for p in [&mut other_child, &mut other_purpose, &mut outside_window] {
+        p.categories = vec![id("statutory-education")];
+    }
+    c.history.prior = vec![other_child, other_purpose, outside_window];
+    let a = c.assess();
+    absent(&a, &r13_related_request::INFO);
+    absent(&a, &r13_repeat_request::INFO);
 }
 
 #[test]

@@ -105,6 +105,8 @@ fn history() -> impl Strategy<Value = History> {
             select(ExchangeState::ALL),
             0i64..200,
             any::<bool>(),
+            // Categories of the earlier exchange (none: not known).
+            subsequence(category_ids(), 0..4),
         ),
         0..6,
     )
@@ -112,11 +114,12 @@ fn history() -> impl Strategy<Value = History> {
         prior: items
             .into_iter()
             .enumerate()
-            .map(|(n, (req, hold, purpose, state, days, same_child))| {
+            .map(|(n, (req, hold, purpose, state, days, same_child, cats))| {
                 let mut p = prior(n as u128, req, hold, purpose, state, days);
                 if !same_child {
                     p.child_identifiers = vec![identifier("nhs_number", "000 000 0000")];
                 }
+                p.categories = cats.into_iter().map(id).collect();
                 p
             })
             .collect(),
@@ -368,6 +371,40 @@ proptest! {
             .all(|id| *id == r10_nothing_to_share::ID);
         if before.outcome == Outcome::Refuse && !cured_only_by_scope {
             prop_assert_eq!(after.outcome, Outcome::Refuse);
+        }
+    }
+
+    /// (e) Repeat sharing (R13): at most one finding each; a repeat and a related earlier
+    /// exchange are never both reported; a repeat names the categories sought again, each one
+    /// requested now.
+    #[test]
+    fn repeat_findings_name_what_is_sought_again(
+        p in protocol_variant(),
+        r in request(),
+        h in history(),
+    ) {
+        use accord_policy::rules::{r13_related_request, r13_repeat_request};
+        let a = assess(&p, &r, &h, NOW);
+        let count = |id: &str| a.findings.iter().filter(|f| f.rule_id == id).count();
+        let (repeat, related) = (count(r13_repeat_request::ID), count(r13_related_request::ID));
+        prop_assert!(repeat <= 1 && related <= 1);
+        prop_assert!(repeat + related <= 1, "both repeat and related reported");
+        if let Some(f) = a.findings.iter().find(|f| f.rule_id == r13_related_request::ID) {
+            prop_assert_eq!(f.severity, Severity::Info);
+        }
+        if let Some(f) = a.findings.iter().find(|f| f.rule_id == r13_repeat_request::ID) {
+            prop_assert_eq!(f.severity, Severity::Warning);
+            let named = h.prior.iter().find(|e| f.message.contains(&e.exchange_id.to_string()));
+            prop_assert!(named.is_some(), "the earlier exchange is named");
+            let named = named.unwrap();
+            let overlap: Vec<_> = r
+                .category_ids()
+                .filter(|c| named.categories.contains(c))
+                .collect();
+            prop_assert!(named.categories.is_empty() || !overlap.is_empty());
+            for c in overlap {
+                prop_assert!(f.message.contains(c.as_str()), "{} not named", c);
+            }
         }
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! Token text is never logged; refusals are logged with the agency and the reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -316,10 +316,18 @@ pub struct AgencyKeys {
     pub keys: Vec<VerifyingKey>,
 }
 
-/// Token verification keys for every agency that has them.
+/// Token verification keys for every agency that has them, and which agencies' identity
+/// providers the broker trusts to grant the partnership-wide roles.
+///
+/// `admin` and `auditor` belong to the partnership, not to every member: a token's `admin`
+/// role counts only if its agency is in [`Self::admin_agencies`] (`[auth] admin_agencies`),
+/// its `auditor` role only if the agency is in [`Self::auditor_agencies`]. Both default to
+/// empty: nobody may act in those roles until the configuration designates an agency.
 #[derive(Debug, Clone, Default)]
 pub struct IssuerKeys {
     agencies: BTreeMap<AgencyId, AgencyKeys>,
+    admin_agencies: BTreeSet<AgencyId>,
+    auditor_agencies: BTreeSet<AgencyId>,
 }
 
 impl IssuerKeys {
@@ -358,6 +366,45 @@ impl IssuerKeys {
 
     pub fn agencies(&self) -> impl Iterator<Item = &AgencyId> {
         self.agencies.keys()
+    }
+
+    /// Designates the agencies whose tokens may carry `role` (`admin` or `auditor`; other
+    /// roles are open to every agency and ignore this).
+    pub fn designate(&mut self, role: Role, agencies: impl IntoIterator<Item = AgencyId>) {
+        match role {
+            Role::Admin => self.admin_agencies.extend(agencies),
+            Role::Auditor => self.auditor_agencies.extend(agencies),
+            Role::Practitioner | Role::IgLead | Role::CaldicottGuardian => {}
+        }
+    }
+
+    /// `[auth] admin_agencies`: the agencies whose `admin` role counts.
+    pub fn admin_agencies(&self) -> &BTreeSet<AgencyId> {
+        &self.admin_agencies
+    }
+
+    /// `[auth] auditor_agencies`: the agencies whose `auditor` role counts.
+    pub fn auditor_agencies(&self) -> &BTreeSet<AgencyId> {
+        &self.auditor_agencies
+    }
+
+    /// Whether a token from `agency` may carry `role`: always for the agency-level roles,
+    /// only for designated agencies for `admin` and `auditor`.
+    pub fn may_grant(&self, agency: &AgencyId, role: Role) -> bool {
+        match role {
+            Role::Admin => self.admin_agencies.contains(agency),
+            Role::Auditor => self.auditor_agencies.contains(agency),
+            Role::Practitioner | Role::IgLead | Role::CaldicottGuardian => true,
+        }
+    }
+}
+
+/// The configuration key designating the agencies for a partnership-wide role.
+pub fn designation_key(role: Role) -> Option<&'static str> {
+    match role {
+        Role::Admin => Some("admin_agencies"),
+        Role::Auditor => Some("auditor_agencies"),
+        Role::Practitioner | Role::IgLead | Role::CaldicottGuardian => None,
     }
 }
 
@@ -407,8 +454,41 @@ impl Caller {
     }
 
     /// [`authz::authorize`] for a call that is not about one exchange.
+    ///
+    /// The caller's roles are those that count: an `admin` or `auditor` role from an agency
+    /// the configuration does not designate for it was dropped at authentication, so such a
+    /// caller is refused here, and the refusal says why.
     pub fn authorize(&self, op: Operation) -> Result<Role, Status> {
-        authz::authorize(op, &self.roles, Relation::NotApplicable).map_err(Status::from)
+        authz::authorize(op, &self.roles, Relation::NotApplicable).map_err(|d| match d {
+            Denied::PermissionDenied(m) => {
+                Status::permission_denied(self.explain_designation(op, m))
+            }
+            other => Status::from(other),
+        })
+    }
+
+    /// Adds to a refusal of an operation open to `admin` or `auditor` that those roles count
+    /// only for the agencies the broker's configuration designates.
+    fn explain_designation(&self, op: Operation, message: String) -> String {
+        let authz::Access::Roles(allowed) = authz::rule(op).access(Relation::NotApplicable) else {
+            return message;
+        };
+        let notes: Vec<String> = allowed
+            .iter()
+            .filter(|r| !self.roles.contains(r))
+            .filter_map(|r| designation_key(*r).map(|key| (r, key)))
+            .map(|(r, key)| {
+                format!(
+                    "the {role} role counts only for agencies designated for it by the broker's configuration ([auth] {key}); unless agency {agency} is designated, an {role} role in its tokens is ignored",
+                    role = r.as_str(),
+                    agency = self.agency,
+                )
+            })
+            .collect();
+        if notes.is_empty() || allowed.iter().any(|r| designation_key(*r).is_none()) {
+            return message;
+        }
+        format!("{message}; {}", notes.join("; "))
     }
 
     /// [`authz::authorize`] for a call about exchange `id`: a non-party gets exactly the
@@ -480,7 +560,11 @@ struct RawClaims {
 pub struct VerifiedToken {
     pub subject: String,
     pub name: Option<String>,
+    /// Every role the token carries, before the `admin_agencies` / `auditor_agencies`
+    /// designations are applied (that happens in [`Authenticator::authenticate`]).
     pub roles: Vec<Role>,
+    /// The token's `exp`.
+    pub expires_at: OffsetDateTime,
 }
 
 impl Authenticator {
@@ -506,7 +590,21 @@ impl Authenticator {
 
     /// Authenticates a call: certificate → active signatory, bearer token → person and roles.
     /// Records the agency on the call's span.
+    ///
+    /// An `admin` or `auditor` role from an agency that `[auth] admin_agencies` /
+    /// `auditor_agencies` does not designate is dropped (logged), as if the token did not
+    /// carry it: the matrix then refuses what only that role would allow.
     pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        self.authenticate_until(request).map(|(caller, _)| caller)
+    }
+
+    /// [`Self::authenticate`], also returning the instant after which the token is no longer
+    /// accepted (its `exp` plus the leeway): a long-lived call (a following inbox stream) must
+    /// end then.
+    pub fn authenticate_until<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<(Caller, OffsetDateTime), Status> {
         let request_id = request
             .extensions()
             .get::<RequestId>()
@@ -520,16 +618,33 @@ impl Authenticator {
         tracing::Span::current().record("agency", peer.agency.as_str());
         let token = bearer_token(request.metadata())?;
         let verified = self.verify_token(token, &peer.agency, self.clock.now())?;
-        Ok(Caller {
-            request_id,
-            agency: peer.agency,
-            agency_kind: peer.kind,
-            protocols: peer.protocols,
-            subject: verified.subject,
-            name: verified.name,
-            roles: verified.roles,
-            peer: peer.addr,
-        })
+        let (roles, ignored): (Vec<Role>, Vec<Role>) = verified
+            .roles
+            .iter()
+            .partition(|r| self.keys.may_grant(&peer.agency, **r));
+        if !ignored.is_empty() {
+            warn!(
+                agency = %peer.agency,
+                roles = %ignored.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(","),
+                "token roles ignored: the agency is not designated for them ([auth] admin_agencies / auditor_agencies)"
+            );
+        }
+        let valid_until = verified
+            .expires_at
+            .saturating_add(time::Duration::seconds(self.leeway_seconds));
+        Ok((
+            Caller {
+                request_id,
+                agency: peer.agency,
+                agency_kind: peer.kind,
+                protocols: peer.protocols,
+                subject: verified.subject,
+                name: verified.name,
+                roles,
+                peer: peer.addr,
+            },
+            valid_until,
+        ))
     }
 
     /// Maps a connection's client certificate to an active signatory agency.
@@ -706,10 +821,23 @@ impl Authenticator {
             .filter(|s| !s.trim().is_empty())
             .ok_or("the token has no sub claim")?;
         let roles = parse_roles(claims.roles)?;
+        // `exp` is a number of seconds; clamp absurd values rather than fail on them.
+        let exp_seconds = if exp.is_finite() {
+            exp.clamp(-(i64::MAX as f64), i64::MAX as f64) as i64
+        } else {
+            i64::MAX
+        };
+        let expires_at =
+            OffsetDateTime::from_unix_timestamp(exp_seconds).unwrap_or(if exp_seconds < 0 {
+                OffsetDateTime::UNIX_EPOCH
+            } else {
+                time::PrimitiveDateTime::MAX.assume_utc()
+            });
         Ok(VerifiedToken {
             subject,
             name: claims.name.filter(|n| !n.trim().is_empty()),
             roles,
+            expires_at,
         })
     }
 }
@@ -1213,6 +1341,103 @@ mod tests {
         );
         let token = mint(&f, &claims(&f));
         assert!(auth.verify_token(&token, &f.police, NOW).is_ok());
+    }
+
+    fn request_with(f: &Fixture, token: &str) -> Request<()> {
+        let mut req = Request::new(());
+        req.extensions_mut().insert(peer_of(f, 0));
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}")
+                .parse()
+                .unwrap_or_else(|_| panic!()),
+        );
+        req
+    }
+
+    fn with_keys(f: &Fixture, designate: &[Role]) -> Authenticator {
+        let mut ik = IssuerKeys::default();
+        for a in &f.pki.agencies {
+            let k = load_verifying_keys(&a.jwt_public_key).unwrap_or_else(|e| panic!("{e}"));
+            ik.add(
+                AgencyId::parse(&a.agency_id).unwrap_or_else(|e| panic!("{e}")),
+                &a.token_issuer,
+                k,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for role in designate {
+            ik.designate(*role, [f.police.clone()]);
+        }
+        Authenticator::new(
+            f.auth.registry().clone(),
+            Arc::new(ik),
+            "accord".into(),
+            30,
+            Clock::fixed(NOW),
+        )
+    }
+
+    #[test]
+    fn partnership_roles_count_only_for_designated_agencies() {
+        let f = fixture();
+        let mut c = claims(&f);
+        c.roles = vec!["admin".into(), "auditor".into(), "practitioner".into()];
+        let req = request_with(&f, &mint(&f, &c));
+        // Nobody designated (the default): admin and auditor are dropped.
+        let caller = f.auth.authenticate(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(caller.roles, vec![Role::Practitioner]);
+        let e = caller
+            .authorize(Operation::SuspendSignatory)
+            .err()
+            .unwrap_or_else(|| panic!("undesignated admin allowed"));
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        assert!(
+            e.message().contains("[auth] admin_agencies")
+                && e.message().contains("unless agency police is designated"),
+            "{}",
+            e.message()
+        );
+        let e = caller
+            .authorize(Operation::QueryAudit)
+            .err()
+            .unwrap_or_else(|| panic!("undesignated auditor allowed"));
+        assert!(
+            e.message().contains("[auth] auditor_agencies"),
+            "{}",
+            e.message()
+        );
+        // Operations open to agency roles say nothing about designation.
+        assert!(caller.authorize(Operation::ListProtocols).is_ok());
+        // Police designated for admin only.
+        let auth = with_keys(&f, &[Role::Admin]);
+        let caller = auth.authenticate(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(caller.roles, vec![Role::Admin, Role::Practitioner]);
+        assert_eq!(
+            caller.authorize(Operation::SuspendSignatory).ok(),
+            Some(Role::Admin)
+        );
+        assert!(caller.authorize(Operation::QueryAudit).is_err());
+        // And for both.
+        let auth = with_keys(&f, &[Role::Admin, Role::Auditor]);
+        let caller = auth.authenticate(&req).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            caller.authorize(Operation::QueryAudit).ok(),
+            Some(Role::Auditor)
+        );
+    }
+
+    #[test]
+    fn authentication_reports_when_the_token_stops_counting() {
+        let f = fixture();
+        let mut c = claims(&f);
+        c.exp = NOW.unix_timestamp() + 120;
+        let (_, until) = f
+            .auth
+            .authenticate_until(&request_with(&f, &mint(&f, &c)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // exp plus the 30 s leeway, as the token check applies it.
+        assert_eq!(until, NOW + time::Duration::seconds(150));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Environment overrides: `ACCORD_<SECTION>_<KEY>` in upper case, `ACCORD_<KEY>` for top-level
 //! keys (`ACCORD_LISTEN`, `ACCORD_TLS_CA_CERT`, `ACCORD_STORE_DATABASE_URL`, ...).
 //! `ACCORD_DATABASE_URL` is accepted as an alias of `ACCORD_STORE_DATABASE_URL`.
-//! `ACCORD_PROTOCOLS_FILES` is a comma-separated list. `[[auth.issuers]]` has no environment
+//! `ACCORD_PROTOCOLS_FILES`, `ACCORD_AUTH_ADMIN_AGENCIES` and `ACCORD_AUTH_AUDITOR_AGENCIES` are
+//! comma-separated lists. `[[auth.issuers]]` has no environment
 //! form. An `ACCORD_` variable whose prefix names a section (`ACCORD_TLS_...`) but no key of it
 //! is reported, because it is almost certainly a typo.
 //!
@@ -157,6 +158,12 @@ pub struct AuthSettings {
     pub leeway_seconds: u64,
     /// `[[auth.issuers]]`
     pub issuers: Vec<IssuerSettings>,
+    /// `admin_agencies`: the agencies whose tokens' `admin` role counts (the partnership's
+    /// administration). Default empty: nobody may administer the registry.
+    pub admin_agencies: Vec<AgencyId>,
+    /// `auditor_agencies`: the agencies whose tokens' `auditor` role counts. Default empty:
+    /// nobody may read the audit log.
+    pub auditor_agencies: Vec<AgencyId>,
     keys: Arc<IssuerKeys>,
 }
 
@@ -255,6 +262,10 @@ pub struct JobSettings {
     /// without a response (refused, declined, withdrawn, expired, closed unanswered) is kept
     /// after its last change before the retention job purges it (default 365, at least 1).
     pub unanswered_request_retention: Duration,
+    /// `expiry_grace_days`: how long past its response deadline an exchange may wait for the
+    /// holder's response (approved, partly approved) or the requester's answer (more
+    /// information requested) before the deadline job expires it (default 30, 0 to 3650).
+    pub expiry_grace: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -274,6 +285,8 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("tls", "handshake_timeout_ms", Kind::Int),
     ("auth", "audience", Kind::Str),
     ("auth", "leeway_seconds", Kind::Int),
+    ("auth", "admin_agencies", Kind::StrList),
+    ("auth", "auditor_agencies", Kind::StrList),
     ("protocols", "files", Kind::StrList),
     ("store", "database_url", Kind::Str),
     ("store", "audit_key_file", Kind::Str),
@@ -287,6 +300,7 @@ const ENV_KEYS: &[(&str, &str, Kind)] = &[
     ("jobs", "retention_interval_ms", Kind::Int),
     ("jobs", "registry_sync_interval_ms", Kind::Int),
     ("jobs", "unanswered_request_retention_days", Kind::Int),
+    ("jobs", "expiry_grace_days", Kind::Int),
 ];
 
 const SECTIONS: &[&str] = &["tls", "auth", "protocols", "store", "limits", "jobs"];
@@ -682,7 +696,17 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
 
     let auth_t = cx.section(root, "auth");
     let auth = build_auth(auth_t, protocols.as_ref(), cx);
-    cx.unknown_keys(auth_t, "auth", &["audience", "leeway_seconds", "issuers"]);
+    cx.unknown_keys(
+        auth_t,
+        "auth",
+        &[
+            "audience",
+            "leeway_seconds",
+            "issuers",
+            "admin_agencies",
+            "auditor_agencies",
+        ],
+    );
 
     let store_t = cx.section(root, "store");
     let store = build_store(store_t, cx);
@@ -744,6 +768,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
         1,
         36_500,
     );
+    let expiry_grace_days = cx.int(jobs_t, "jobs", "expiry_grace_days", 30, 0, 3_650);
     cx.unknown_keys(
         jobs_t,
         "jobs",
@@ -752,6 +777,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
             "retention_interval_ms",
             "registry_sync_interval_ms",
             "unanswered_request_retention_days",
+            "expiry_grace_days",
         ],
     );
 
@@ -775,6 +801,7 @@ fn build(root: &Table, cx: &mut Cx) -> Option<ServerConfig> {
             retention_interval: Duration::from_millis(retention?),
             registry_sync_interval: Duration::from_millis(registry_sync?),
             unanswered_request_retention: Duration::from_secs(unanswered_days? * 86_400),
+            expiry_grace: Duration::from_secs(expiry_grace_days? * 86_400),
         },
         warnings: std::mem::take(&mut cx.warnings),
     })
@@ -1048,12 +1075,80 @@ fn build_auth(
         }
     }
 
+    let admin_agencies = designated_agencies(t, "admin_agencies", protocols, &protocol_issuers, cx);
+    let auditor_agencies =
+        designated_agencies(t, "auditor_agencies", protocols, &protocol_issuers, cx);
+    keys.designate(accord_domain::Role::Admin, admin_agencies.iter().cloned());
+    keys.designate(
+        accord_domain::Role::Auditor,
+        auditor_agencies.iter().cloned(),
+    );
+
     Some(AuthSettings {
         audience: audience?,
         leeway_seconds: leeway?,
         issuers,
+        admin_agencies,
+        auditor_agencies,
         keys: Arc::new(keys),
     })
+}
+
+/// `[auth] admin_agencies` / `auditor_agencies`: agency ids, each a signatory of a loaded
+/// protocol. Missing means empty (nobody holds the role).
+fn designated_agencies(
+    t: Option<&Table>,
+    key: &str,
+    protocols: Option<&ProtocolSettings>,
+    signatories: &BTreeMap<AgencyId, (String, PathBuf)>,
+    cx: &mut Cx,
+) -> Vec<AgencyId> {
+    let path = join("auth", key);
+    let items = match t.and_then(|t| t.get(key)) {
+        None => return Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            cx.err(
+                &path,
+                format!(
+                    "expected an array of agency ids, found {}",
+                    other.type_str()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<AgencyId> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(s) = item.as_str() else {
+            cx.err(
+                &at,
+                format!("expected an agency id, found {}", item.type_str()),
+            );
+            continue;
+        };
+        let agency = match AgencyId::parse(s) {
+            Ok(a) => a,
+            Err(e) => {
+                cx.err(&at, format!("{s:?} is not a valid agency id: {e}"));
+                continue;
+            }
+        };
+        if protocols.is_some() && !signatories.contains_key(&agency) {
+            cx.err(
+                &at,
+                format!("agency {agency} is not a signatory of any loaded protocol"),
+            );
+            continue;
+        }
+        if out.contains(&agency) {
+            cx.err(&at, format!("agency {agency} is listed twice"));
+            continue;
+        }
+        out.push(agency);
+    }
+    out
 }
 
 /// Reads a 32-byte key: 64 hex digits (whitespace around them ignored) or exactly 32 raw bytes.
@@ -1271,6 +1366,60 @@ mod tests {
             Duration::from_secs(30 * 86_400)
         );
         assert_eq!(c.jobs.registry_sync_interval, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn partnership_roles_are_designated_and_validated() {
+        let f = fixture();
+        // DevSpec::new designates every agency it made.
+        let c = load(&f, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let ids = |v: &[AgencyId]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(&c.auth.admin_agencies), ["police", "council"]);
+        // The environment replaces the list.
+        let c = load(
+            &f,
+            &[
+                ("ACCORD_AUTH_ADMIN_AGENCIES", "council"),
+                ("ACCORD_AUTH_AUDITOR_AGENCIES", ""),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&c.auth.admin_agencies), ["council"]);
+        assert!(c.auth.auditor_agencies.is_empty());
+        let keys = c.auth.issuer_keys();
+        let council = AgencyId::parse("council").unwrap_or_else(|e| panic!("{e}"));
+        let police = AgencyId::parse("police").unwrap_or_else(|e| panic!("{e}"));
+        assert!(keys.may_grant(&council, accord_domain::Role::Admin));
+        assert!(!keys.may_grant(&police, accord_domain::Role::Admin));
+        assert!(!keys.may_grant(&council, accord_domain::Role::Auditor));
+        assert!(keys.may_grant(&police, accord_domain::Role::Practitioner));
+        // Missing keys mean nobody.
+        rewrite(&f, "admin_agencies = [\"police\", \"council\"]\n", "");
+        let c = load(&f, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.auth.admin_agencies.is_empty());
+        // Each must be a signatory of a loaded protocol, a valid id, listed once.
+        let p = problems(load(
+            &f,
+            &[(
+                "ACCORD_AUTH_AUDITOR_AGENCIES",
+                "nobody,Not An Id,police,police",
+            )],
+        ));
+        assert!(p.iter().any(|x| x == "auth.auditor_agencies[0] (ACCORD_AUTH_AUDITOR_AGENCIES): agency nobody is not a signatory of any loaded protocol"), "{p:#?}");
+        assert!(p.iter().any(|x| x.starts_with("auth.auditor_agencies[1] (ACCORD_AUTH_AUDITOR_AGENCIES): \"Not An Id\" is not a valid agency id")), "{p:#?}");
+        assert!(p.iter().any(|x| x == "auth.auditor_agencies[3] (ACCORD_AUTH_AUDITOR_AGENCIES): agency police is listed twice"), "{p:#?}");
+        rewrite(
+            &f,
+            "auditor_agencies = [",
+            "auditor_agencies = \"police\"\nx = [",
+        );
+        let p = problems(load(&f, &[]));
+        assert!(
+            p.iter().any(
+                |x| x == "auth.auditor_agencies: expected an array of agency ids, found string"
+            ),
+            "{p:#?}"
+        );
     }
 
     #[test]

@@ -15,11 +15,24 @@ use accord_domain as d;
 use accord_domain::{AgencyId, CategoryId, FieldViolation, IdError, ProtocolId, PurposeId, Role};
 use accord_proto::v1 as pb;
 use accord_store as store;
+
+use crate::error::{push_violation, violations_full};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
 const DATE_FORMAT: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+/// Earliest year of any date a request or response carries (dates of birth, consent, records).
+pub const MIN_YEAR: i32 = 1900;
+/// Latest year of any such date.
+pub const MAX_YEAR: i32 = 9999;
+
+/// Most entries of an enum list that may repeat values (`consent.not_sought_reasons`).
+const MAX_REPEATED_ENUM: usize = 20;
+
+/// Most items of one `SubmitResponse`.
+pub const MAX_RESPONSE_ITEMS: usize = 500;
 
 /// A `YYYY-MM-DD` date.
 pub fn parse_date(s: &str) -> Option<Date> {
@@ -269,8 +282,26 @@ impl Check {
         }
     }
 
+    /// Records a violation; after [`crate::error::MAX_VIOLATIONS`] only one "… and more problems" is kept.
     fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.out.push(FieldViolation::new(field, reason));
+        if !self.is_full() {
+            push_violation(&mut self.out, FieldViolation::new(field, reason));
+        }
+    }
+
+    /// Whether the cap of violations was reached: loops over elements stop.
+    fn is_full(&self) -> bool {
+        violations_full(&self.out)
+    }
+
+    /// Checks a list's length before its elements: more than `max` is one violation, and
+    /// `false` tells the caller not to look at the elements.
+    fn list_len(&mut self, field: &str, len: usize, max: usize, what: &str) -> bool {
+        if len > max {
+            self.push(field, format!("at most {max} {what} (found {len})"));
+            return false;
+        }
+        true
     }
 
     /// Text of `min..=max` characters (`min == 0`: optional).
@@ -312,7 +343,8 @@ impl Check {
         }
     }
 
-    /// A `YYYY-MM-DD` date, optionally required and not after today.
+    /// A `YYYY-MM-DD` date from [`MIN_YEAR`] to [`MAX_YEAR`], optionally required and not
+    /// after today.
     fn date(&mut self, field: &str, value: &str, required: bool, not_future: bool) -> Option<Date> {
         if value.is_empty() {
             if required {
@@ -323,6 +355,13 @@ impl Check {
         match parse_date(value) {
             None => {
                 self.push(field, "must be a date in the form YYYY-MM-DD");
+                None
+            }
+            Some(d) if !(MIN_YEAR..=MAX_YEAR).contains(&d.year()) => {
+                self.push(
+                    field,
+                    format!("must be a date from {MIN_YEAR}-01-01 to {MAX_YEAR}-12-31"),
+                );
                 None
             }
             Some(d) if not_future && d > self.today => {
@@ -345,15 +384,23 @@ impl Check {
         e
     }
 
-    /// A list of enum values, each required and (if `unique`) at most once.
+    /// A list of at most `max` enum values, each required and (if `unique`) at most once. A
+    /// longer list is one violation and its values are not read.
     fn enum_list<E: ProtoEnum + PartialEq>(
         &mut self,
         field: &str,
         values: &[i32],
         unique: bool,
+        max: usize,
     ) -> Vec<E> {
         let mut out: Vec<E> = Vec::new();
+        if !self.list_len(field, values.len(), max, "entries") {
+            return out;
+        }
         for (i, v) in values.iter().enumerate() {
+            if self.is_full() {
+                break;
+            }
             let f = format!("{field}[{i}]");
             if let Some(e) = self.required_enum::<E>(&f, *v) {
                 if out.contains(&e) {
@@ -437,18 +484,16 @@ pub fn request_from_proto(
             relationship: String::new(),
         },
     };
-    if r.other_people.len() > 20 {
-        c.push(
-            "other_people",
-            format!("at most 20 people (found {})", r.other_people.len()),
-        );
-    }
-    let other_people: Vec<d::Subject> = r
-        .other_people
-        .iter()
-        .enumerate()
-        .map(|(i, s)| subject(&mut c, &format!("other_people[{i}]"), s, false))
-        .collect();
+    let other_people: Vec<d::Subject> =
+        if c.list_len("other_people", r.other_people.len(), 20, "people") {
+            r.other_people
+                .iter()
+                .enumerate()
+                .map(|(i, s)| subject(&mut c, &format!("other_people[{i}]"), s, false))
+                .collect()
+        } else {
+            Vec::new()
+        };
     let purpose = c.id("purpose_id", &r.purpose_id, PurposeId::parse);
     let necessity_justification = c.text(
         "necessity_justification",
@@ -465,8 +510,13 @@ pub fn request_from_proto(
             "lawful_basis.special_condition",
             l.special_condition,
         );
-        let gateways =
-            c.enum_list::<d::StatutoryGateway>("lawful_basis.gateways", &l.gateways, true);
+        // Each at most once: never more entries than there are gateways.
+        let gateways = c.enum_list::<d::StatutoryGateway>(
+            "lawful_basis.gateways",
+            &l.gateways,
+            true,
+            d::StatutoryGateway::ALL.len(),
+        );
         (article6, special, gateways)
     });
     let consent = c
@@ -595,12 +645,7 @@ pub fn request_from_proto(
 
 fn subject(c: &mut Check, field: &str, s: &pb::Subject, is_child: bool) -> d::Subject {
     let f = |k: &str| join(field, k);
-    if s.identifiers.len() > 10 {
-        c.push(
-            f("identifiers"),
-            format!("at most 10 identifiers (found {})", s.identifiers.len()),
-        );
-    }
+    let listed = c.list_len(&f("identifiers"), s.identifiers.len(), 10, "identifiers");
     if s.identifiable && s.identifiers.is_empty() {
         c.push(
             f("identifiers"),
@@ -610,6 +655,7 @@ fn subject(c: &mut Check, field: &str, s: &pb::Subject, is_child: bool) -> d::Su
     let identifiers = s
         .identifiers
         .iter()
+        .take(if listed { s.identifiers.len() } else { 0 })
         .enumerate()
         .map(|(i, id)| {
             let base = format!("{field}.identifiers[{i}]");
@@ -698,6 +744,7 @@ fn consent(c: &mut Check, k: &pb::Consent) -> d::Consent {
                 "consent.not_sought_reasons",
                 &k.not_sought_reasons,
                 false,
+                MAX_REPEATED_ENUM,
             ),
             c.text("consent.not_sought_detail", &k.not_sought_detail, 0, 2000),
         )
@@ -759,18 +806,18 @@ fn category_requests(
     items: &[pb::CategoryRequest],
     min: usize,
 ) -> Vec<d::CategoryRequest> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    if !c.list_len(field, items.len(), 50, "categories") {
+        return out;
+    }
     if items.len() < min {
         c.push(field, "at least one data category is required");
     }
-    if items.len() > 50 {
-        c.push(
-            field,
-            format!("at most 50 categories (found {})", items.len()),
-        );
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        if c.is_full() {
+            break;
+        }
         let base = format!("{field}[{i}]");
         let reason = c.text(&join(&base, "reason"), &item.reason, 1, 1000);
         if let Some(category) = c.id(
@@ -799,14 +846,18 @@ fn onward_disclosure(c: &mut Check, o: &pb::OnwardDisclosure) -> d::OnwardDisclo
                 "at least one recipient is required when onward disclosure is intended",
             );
         }
-        if o.recipients.len() > 20 {
-            c.push(
-                "onward_disclosure.recipients",
-                format!("at most 20 recipients (found {})", o.recipients.len()),
-            );
-        }
-        for (i, r) in o.recipients.iter().enumerate() {
-            c.text(&format!("onward_disclosure.recipients[{i}]"), r, 1, 200);
+        if c.list_len(
+            "onward_disclosure.recipients",
+            o.recipients.len(),
+            20,
+            "recipients",
+        ) {
+            for (i, r) in o.recipients.iter().enumerate() {
+                if c.is_full() {
+                    break;
+                }
+                c.text(&format!("onward_disclosure.recipients[{i}]"), r, 1, 200);
+            }
         }
         c.text("onward_disclosure.purpose", &o.purpose, 1, 2000);
     } else {
@@ -882,20 +933,19 @@ pub fn response_items_from_proto(
     now: OffsetDateTime,
 ) -> Result<Vec<d::ResponseItem>, Vec<FieldViolation>> {
     let mut c = Check::new(now);
+    if !c.list_len("items", items.len(), MAX_RESPONSE_ITEMS, "items") {
+        return Err(c.out);
+    }
     if items.is_empty() {
         c.push("items", "at least one item is required");
     }
-    if items.len() > 500 {
-        c.push(
-            "items",
-            format!("at most 500 items (found {})", items.len()),
-        );
+    let mut out: Vec<d::ResponseItem> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if c.is_full() {
+            break;
+        }
+        out.extend(response_item(&mut c, &format!("items[{i}]"), item));
     }
-    let out: Vec<d::ResponseItem> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| response_item(&mut c, &format!("items[{i}]"), item))
-        .collect();
     if c.out.is_empty() {
         Ok(out)
     } else {
@@ -1187,7 +1237,8 @@ pub fn exchange_to_proto(x: &store::Exchange) -> pb::Exchange {
     }
 }
 
-/// A listing row. The store's summary has no level of need, so it is left UNSPECIFIED.
+/// A listing row. The level of need is UNSPECIFIED only for an exchange recorded before the
+/// store kept it (see the store's migration 0003).
 pub fn exchange_summary_to_proto(x: &store::ExchangeSummary) -> pb::ExchangeSummary {
     pb::ExchangeSummary {
         id: x.id.to_string(),
@@ -1200,7 +1251,7 @@ pub fn exchange_summary_to_proto(x: &store::ExchangeSummary) -> pb::ExchangeSumm
         updated_at: Some(timestamp(x.updated_at)),
         respond_by: Some(timestamp(x.respond_by)),
         overdue: x.overdue,
-        level_of_need: 0,
+        level_of_need: x.level_of_need.map_or(0, ProtoEnum::to_proto),
         version: x.version,
     }
 }
@@ -1242,6 +1293,25 @@ pub fn inbox_cursor_from_proto(field: &str, s: &str) -> Result<Option<u64>, Fiel
         .map_err(|_| FieldViolation::new(field, "is not a cursor returned by this server"))
 }
 
+/// The structured part of the consent a `submitted` entry records; its free text (scope,
+/// explanations) is a digest there and is not read.
+#[derive(serde::Deserialize)]
+struct AuditConsent {
+    status: d::ConsentStatus,
+    #[serde(default)]
+    given_by: Option<d::ConsentGiver>,
+    #[serde(default)]
+    given_on: serde_json::Value,
+    #[serde(default)]
+    explicit: bool,
+    #[serde(default)]
+    not_sought_reasons: Vec<d::NotSoughtReason>,
+    #[serde(default)]
+    not_required_reason: Option<d::NotRequiredReason>,
+    #[serde(default)]
+    public_interest_justification: serde_json::Value,
+}
+
 /// An audit entry. `lawful_basis`, `level_of_need` and `consent` are read from the entry's
 /// `detail` under those keys (domain serde form) when the store recorded them.
 pub fn audit_entry_to_proto(e: &store::AuditEntry) -> pb::AuditEntry {
@@ -1253,15 +1323,25 @@ pub fn audit_entry_to_proto(e: &store::AuditEntry) -> pb::AuditEntry {
         .and_then(|v| serde_json::from_value::<d::LevelOfNeed>(v).ok())
         .map_or(0, ProtoEnum::to_proto);
     let consent = detail("consent")
-        .and_then(|v| serde_json::from_value::<d::Consent>(v).ok())
+        .and_then(|v| serde_json::from_value::<AuditConsent>(v).ok())
         .map(|k| pb::ConsentSummary {
             status: k.status.to_proto(),
             given_by: k.given_by.map_or(0, ProtoEnum::to_proto),
-            given_on: k.given_on.map(format_date).unwrap_or_default(),
+            given_on: match &k.given_on {
+                serde_json::Value::String(s) if parse_date(s).is_some() => s.clone(),
+                v => serde_json::from_value::<Date>(v.clone())
+                    .map(format_date)
+                    .unwrap_or_default(),
+            },
             explicit: k.explicit,
             not_sought_reasons: k.not_sought_reasons.iter().map(|x| x.to_proto()).collect(),
             not_required_reason: k.not_required_reason.map_or(0, ProtoEnum::to_proto),
-            public_interest_justified: !k.public_interest_justification.trim().is_empty(),
+            // The store records the justification as a digest (`null` when empty); older
+            // entries, and the domain form, hold the text.
+            public_interest_justified: match &k.public_interest_justification {
+                serde_json::Value::String(s) => !s.trim().is_empty(),
+                v => !v.is_null(),
+            },
         });
     pb::AuditEntry {
         sequence: e.sequence,
@@ -1782,6 +1862,120 @@ mod tests {
     }
 
     #[test]
+    fn dates_before_1900_are_refused_with_their_field() {
+        let mut r = valid();
+        if let Some(child) = r.child.as_mut() {
+            child.date_of_birth = "0001-01-01".into();
+        }
+        r.other_people[0].date_of_birth = "1899-12-31".into();
+        r.records_from = "0001-01-01".into();
+        r.records_to = "1000-06-01".into();
+        let v = request_from_proto(&r, NOW).err().unwrap_or_default();
+        let got: Vec<(&str, &str)> = v
+            .iter()
+            .map(|v| (v.field.as_str(), v.reason.as_str()))
+            .collect();
+        let reason = "must be a date from 1900-01-01 to 9999-12-31";
+        assert_eq!(
+            got,
+            [
+                ("child.date_of_birth", reason),
+                ("other_people[0].date_of_birth", reason),
+                ("records_from", reason),
+                ("records_to", reason),
+            ]
+        );
+        r = valid();
+        r.consent = Some(pb::Consent {
+            status: pb::ConsentStatus::Obtained as i32,
+            given_by: pb::ConsentGiver::ParentalResponsibility as i32,
+            given_by_name: "A parent".into(),
+            given_on: "0001-01-01".into(),
+            scope: "education".into(),
+            ..Default::default()
+        });
+        assert_eq!(fields(request_from_proto(&r, NOW)), ["consent.given_on"]);
+        // 1900-01-01 itself is accepted.
+        if let Some(c) = r.consent.as_mut() {
+            c.given_on = "1900-01-01".into();
+        }
+        assert_eq!(fields(request_from_proto(&r, NOW)), Vec::<String>::new());
+
+        let item = pb::ResponseItem {
+            category_id: "education".into(),
+            kind: pb::ItemKind::Fact as i32,
+            content: "c".into(),
+            recorded_on: "0001-01-01".into(),
+            historical: true,
+            source_system: String::new(),
+        };
+        let v = response_items_from_proto(&[item], NOW)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "items[0].recorded_on");
+    }
+
+    #[test]
+    fn over_long_lists_are_one_violation_each() {
+        // A million gateways, consent reasons and response items: one violation per list,
+        // none for their elements.
+        let mut r = valid();
+        if let Some(l) = r.lawful_basis.as_mut() {
+            l.gateways = vec![0; 1_000_000];
+        }
+        if let Some(c) = r.consent.as_mut() {
+            c.not_sought_reasons = vec![0; 1_000_000];
+        }
+        r.categories = vec![pb::CategoryRequest::default(); 100_000];
+        r.other_people = vec![pb::Subject::default(); 100_000];
+        if let Some(child) = r.child.as_mut() {
+            child.identifiers = vec![pb::SubjectIdentifier::default(); 100_000];
+        }
+        let v = request_from_proto(&r, NOW).err().unwrap_or_default();
+        let got: Vec<(&str, &str)> = v
+            .iter()
+            .map(|v| (v.field.as_str(), v.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("child.identifiers", "at most 10 identifiers (found 100000)"),
+                ("other_people", "at most 20 people (found 100000)"),
+                ("lawful_basis.gateways", "at most 8 entries (found 1000000)"),
+                (
+                    "consent.not_sought_reasons",
+                    "at most 20 entries (found 1000000)"
+                ),
+                ("categories", "at most 50 categories (found 100000)"),
+            ]
+        );
+        let items = vec![pb::ResponseItem::default(); 1_000_000];
+        let v = response_items_from_proto(&items, NOW)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "items");
+        let cats = vec![pb::CategoryRequest::default(); 1_000_000];
+        let v = amended_categories_from_proto(&cats)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "amended_categories");
+    }
+
+    #[test]
+    fn violations_within_the_limits_stop_at_the_cap() {
+        // 500 items, each with five problems: 100 violations, then one summary.
+        let items = vec![pb::ResponseItem::default(); 500];
+        let v = response_items_from_proto(&items, NOW)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(v.len(), crate::error::MAX_VIOLATIONS + 1);
+        assert_eq!(v[100].reason, crate::error::MORE_PROBLEMS);
+    }
+
+    #[test]
     fn dates_and_times() {
         assert_eq!(
             parse_date("2025-02-28").map(format_date).as_deref(),
@@ -1880,6 +2074,21 @@ mod tests {
             x.lawful_basis.map(|l| l.gateways),
             Some(vec![pb::StatutoryGateway::Ca1989S47 as i32])
         );
+        // The store's form: free text as digests (`null` when empty), dates as text.
+        let mut e = e;
+        e.detail["consent"] = serde_json::json!({
+            "status": "refused", "given_by": "child", "given_on": "2025-01-10",
+            "explicit": true, "scope": { "sha256": "0".repeat(64), "chars": 3 },
+            "not_sought_detail": null, "not_required_reason": null, "not_sought_reasons": [],
+            "public_interest_justification": { "sha256": "1".repeat(64), "chars": 9 },
+        });
+        let k = audit_entry_to_proto(&e).consent.unwrap_or_else(|| panic!());
+        assert_eq!(k.status, pb::ConsentStatus::Refused as i32);
+        assert_eq!(k.given_on, "2025-01-10");
+        assert!(k.public_interest_justified && k.explicit);
+        e.detail["consent"]["public_interest_justification"] = serde_json::Value::Null;
+        let k = audit_entry_to_proto(&e).consent.unwrap_or_else(|| panic!());
+        assert!(!k.public_interest_justified);
     }
 
     #[test]

@@ -49,12 +49,24 @@ pub struct DevSpec {
     pub agencies: Vec<DevAgency>,
     /// The `aud` the broker's configuration will expect.
     pub audience: String,
+    /// `[auth] admin_agencies` of the configuration: the agencies whose `admin` role counts.
+    pub admin_agencies: Vec<String>,
+    /// `[auth] auditor_agencies` of the configuration: the agencies whose `auditor` role
+    /// counts.
+    pub auditor_agencies: Vec<String>,
 }
 
 impl DevSpec {
     /// Agencies named `spiffe://<partnership>/agency/<id>` with issuer `https://id.<id>.example/`.
+    ///
+    /// Without protocols there is no lead agency to pick, so this test spec designates every
+    /// agency for `admin` and `auditor`; [`Self::from_protocols`] designates the lead agency
+    /// only, as a real partnership would.
     pub fn new(partnership: &str, agency_ids: &[&str]) -> DevSpec {
+        let all: Vec<String> = agency_ids.iter().map(|id| (*id).to_owned()).collect();
         DevSpec {
+            admin_agencies: all.clone(),
+            auditor_agencies: all,
             agencies: agency_ids
                 .iter()
                 .map(|id| DevAgency {
@@ -70,6 +82,9 @@ impl DevSpec {
     /// Every signatory of the protocols, with the identity and issuer the protocol gives it
     /// (a signatory identified only by fingerprint gets `spiffe://<partnership>/agency/<id>`,
     /// which the protocol will not recognise). An agency in several protocols appears once.
+    ///
+    /// Partnership administration and audit go to the [`lead_agency`] of the first protocol:
+    /// it alone is designated in `admin_agencies` and `auditor_agencies`.
     pub fn from_protocols(protocols: &[Protocol], partnership: &str) -> DevSpec {
         let mut agencies: Vec<DevAgency> = Vec::new();
         for p in protocols {
@@ -86,11 +101,31 @@ impl DevSpec {
                 });
             }
         }
+        let lead: Vec<String> = protocols
+            .first()
+            .and_then(lead_agency)
+            .map(|a| a.to_string())
+            .into_iter()
+            .collect();
         DevSpec {
             agencies,
             audience: "accord".into(),
+            admin_agencies: lead.clone(),
+            auditor_agencies: lead,
         }
     }
+}
+
+/// The partnership's lead agency in a protocol, which development setups designate for
+/// `admin` and `auditor`: the first signatory of kind `local_authority` (in a safeguarding
+/// partnership, the council that hosts its business unit), else the first signatory.
+pub fn lead_agency(protocol: &Protocol) -> Option<&accord_domain::AgencyId> {
+    protocol
+        .signatories
+        .iter()
+        .find(|s| s.kind == accord_domain::AgencyKind::LocalAuthority)
+        .or_else(|| protocol.signatories.first())
+        .map(|s| &s.agency_id)
 }
 
 /// Files written for one agency.
@@ -123,6 +158,10 @@ pub struct DevPki {
     /// Ed25519 PKCS#8 PEM: signs audit checkpoints.
     pub signing_key: PathBuf,
     pub audience: String,
+    /// Written as `[auth] admin_agencies` ([`DevSpec::admin_agencies`]).
+    pub admin_agencies: Vec<String>,
+    /// Written as `[auth] auditor_agencies` ([`DevSpec::auditor_agencies`]).
+    pub auditor_agencies: Vec<String>,
 }
 
 fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), DevError> {
@@ -211,6 +250,8 @@ pub fn generate(dir: &Path, spec: &DevSpec) -> Result<DevPki, DevError> {
         content_key: dir.join("keys/content.key"),
         signing_key: dir.join("keys/signing.pem"),
         audience: spec.audience.clone(),
+        admin_agencies: spec.admin_agencies.clone(),
+        auditor_agencies: spec.auditor_agencies.clone(),
     };
     write_file(&pki.ca_cert, ca_cert.pem().as_bytes(), false)?;
     write_file(&pki.ca_key, ca_key.serialize_pem().as_bytes(), true)?;
@@ -308,12 +349,17 @@ impl DevPki {
              handshake_timeout_ms = 10000\n\n\
              [auth]\n\
              audience = {aud}\n\
-             leeway_seconds = 30\n",
+             leeway_seconds = 30\n\
+             # Only these agencies' admin / auditor roles count (the partnership's lead agency).\n\
+             admin_agencies = [{admins}]\n\
+             auditor_agencies = [{auditors}]\n",
             listen = toml_string(listen),
             ca = self.rel(&self.ca_cert),
             cert = self.rel(&self.server_cert),
             key = self.rel(&self.server_key),
             aud = toml_string(&self.audience),
+            admins = toml_list(&self.admin_agencies),
+            auditors = toml_list(&self.auditor_agencies),
         );
         for a in &self.agencies {
             s.push_str(&format!(
@@ -358,6 +404,14 @@ impl DevPki {
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
+}
+
+fn toml_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| toml_string(s))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Signs `claims` with a private key PEM (Ed25519 → EdDSA, EC P-256 → ES256, P-384 → ES384,
@@ -468,5 +522,32 @@ mod tests {
             "spiffe://test/agency/police"
         );
         assert_eq!(spec.agencies[0].token_issuer, "https://id.police.example/");
+        // No local authority among the signatories: the first signatory leads.
+        assert_eq!(spec.admin_agencies, vec!["police".to_owned()]);
+        assert_eq!(spec.auditor_agencies, vec!["police".to_owned()]);
+    }
+
+    #[test]
+    fn lead_agency_is_the_first_local_authority() {
+        let text = include_str!("../../../deploy/protocols/sandwell-partnership.toml");
+        let p = accord_domain::parse_protocol(text, "sandwell-partnership.toml")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            lead_agency(&p).map(|a| a.as_str()),
+            Some("sandwell-council")
+        );
+        let spec = DevSpec::from_protocols(std::slice::from_ref(&p), "scsp");
+        assert_eq!(spec.admin_agencies, vec!["sandwell-council".to_owned()]);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pki = generate(dir.path(), &spec).unwrap_or_else(|e| panic!("{e}"));
+        let toml = pki.config_toml(&[], "127.0.0.1:0", "sqlite://x.db");
+        assert!(
+            toml.contains("admin_agencies = [\"sandwell-council\"]"),
+            "{toml}"
+        );
+        assert!(
+            toml.contains("auditor_agencies = [\"sandwell-council\"]"),
+            "{toml}"
+        );
     }
 }

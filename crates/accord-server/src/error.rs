@@ -3,6 +3,8 @@
 //! `google.rpc.BadRequest` detail, and the single spelling of "exchange not found" so that a
 //! non-party cannot tell a hidden exchange from a missing one.
 
+use std::collections::HashSet;
+
 use accord_domain::FieldViolation;
 use accord_store::StoreError;
 use tonic::{Code, Status};
@@ -56,23 +58,68 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
     }
 }
 
-/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail holding every violation; the
-/// message names the fields (at most ten, then a count) so a person reading a log or a
-/// command-line error sees what to fix.
-pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
-    let mut fields: Vec<&str> = Vec::new();
-    for v in &violations {
-        if !fields.contains(&v.field.as_str()) {
-            fields.push(&v.field);
-        }
+/// Most violations one request reports; further problems are summed up by one final
+/// [`more_problems`] violation, so a request with millions of bad elements costs no more to
+/// answer than one with a hundred.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// The reason of the final violation that stands for the problems not reported.
+pub const MORE_PROBLEMS: &str = "… and more problems";
+
+/// The violation that closes a list cut at [`MAX_VIOLATIONS`]: it names no field.
+pub fn more_problems() -> FieldViolation {
+    FieldViolation::new("", MORE_PROBLEMS)
+}
+
+fn is_more_problems(v: &FieldViolation) -> bool {
+    v.field.is_empty() && v.reason == MORE_PROBLEMS
+}
+
+/// Whether `out` is closed: it ends with [`more_problems`] and takes no more violations.
+pub fn violations_full(out: &[FieldViolation]) -> bool {
+    out.last().is_some_and(is_more_problems)
+}
+
+/// Adds `v` to `out`, which holds at most [`MAX_VIOLATIONS`] violations and then one
+/// [`more_problems`]; anything pushed after that is dropped. Every collector of violations
+/// pushes through this function.
+pub fn push_violation(out: &mut Vec<FieldViolation>, v: FieldViolation) {
+    if violations_full(out) {
+        return;
     }
+    if out.len() >= MAX_VIOLATIONS || is_more_problems(&v) {
+        out.push(more_problems());
+    } else {
+        out.push(v);
+    }
+}
+
+/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail holding the violations (at most
+/// [`MAX_VIOLATIONS`], then [`more_problems`]); the message names the fields (at most ten,
+/// then a count) so a person reading a log or a command-line error sees what to fix.
+pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
+    let mut capped: Vec<FieldViolation> = Vec::new();
+    for v in violations {
+        if violations_full(&capped) {
+            break;
+        }
+        push_violation(&mut capped, v);
+    }
+    let more = violations_full(&capped);
+    let mut seen: HashSet<&str> = HashSet::new();
+    let fields: Vec<&str> = capped
+        .iter()
+        .filter(|v| !is_more_problems(v))
+        .map(|v| v.field.as_str())
+        .filter(|f| seen.insert(f))
+        .collect();
     let listed = fields
         .iter()
         .take(MAX_FIELDS_IN_MESSAGE)
         .copied()
         .collect::<Vec<_>>()
         .join(", ");
-    let message = match fields.len() {
+    let mut message = match fields.len() {
         0 => "invalid request".to_owned(),
         n if n > MAX_FIELDS_IN_MESSAGE => {
             format!(
@@ -82,8 +129,13 @@ pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
         }
         _ => format!("invalid request: {listed}"),
     };
+    if more {
+        message.push_str(" (");
+        message.push_str(MORE_PROBLEMS);
+        message.push(')');
+    }
     let details = ErrorDetails::with_bad_request(
-        violations
+        capped
             .into_iter()
             .map(|v| tonic_types::FieldViolation::new(v.field, v.reason))
             .collect::<Vec<_>>(),
@@ -101,7 +153,13 @@ pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Sta
 pub fn prefixed(prefix: &str, violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
     violations
         .into_iter()
-        .map(|v| FieldViolation::new(format!("{prefix}.{}", v.field), v.reason))
+        .map(|v| {
+            if is_more_problems(&v) {
+                v
+            } else {
+                FieldViolation::new(format!("{prefix}.{}", v.field), v.reason)
+            }
+        })
         .collect()
 }
 
@@ -209,5 +267,37 @@ mod tests {
                 .map(|b| b.field_violations.len()),
             Some(15)
         );
+    }
+
+    #[test]
+    fn violations_stop_at_the_cap_with_one_summary() {
+        let mut out = Vec::new();
+        for i in 0..1_000_000 {
+            push_violation(&mut out, FieldViolation::new(format!("f{i}"), "bad"));
+        }
+        assert_eq!(out.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(out[MAX_VIOLATIONS].reason, MORE_PROBLEMS);
+        assert!(violations_full(&out));
+
+        // A long list handed over whole is cut the same way, and the message says so.
+        let v: Vec<FieldViolation> = (0..1_000_000)
+            .map(|i| FieldViolation::new(format!("items[{i}]"), "bad"))
+            .collect();
+        let s = invalid_argument(v);
+        let bad = s
+            .get_error_details()
+            .bad_request()
+            .map(|b| b.field_violations.clone())
+            .unwrap_or_default();
+        assert_eq!(bad.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(bad[MAX_VIOLATIONS].description, MORE_PROBLEMS);
+        assert!(
+            s.message().ends_with("(… and more problems)"),
+            "{}",
+            s.message()
+        );
+        // The summary keeps its empty field when prefixed.
+        let p = prefixed("request", vec![more_problems()]);
+        assert_eq!(p[0].field, "");
     }
 }

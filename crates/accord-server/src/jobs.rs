@@ -22,7 +22,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use accord_store::{Store, StoreError};
+use accord_domain::{Action, Actor};
+use accord_store::{Change, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -63,6 +64,49 @@ pub async fn run_deadline_once(store: &Store, now: OffsetDateTime) -> Result<usi
         }
     }
     Ok(marked)
+}
+
+/// Expires every exchange left waiting past its response deadline plus `grace`: approved or
+/// partly approved with no response from the holder, or a request for more information the
+/// requester never answered. Expired exchanges then fall under the unanswered-request purge,
+/// so a request nobody acts on is not kept for ever. Returns how many were expired.
+pub async fn run_expiry_once(
+    store: &Store,
+    now: OffsetDateTime,
+    grace: Duration,
+) -> Result<usize, StoreError> {
+    let grace = time::Duration::try_from(grace)
+        .map_err(|_| StoreError::Precondition(format!("expiry grace {grace:?} is out of range")))?;
+    let mut expired = 0;
+    for _ in 0..DEADLINE_MAX_BATCHES {
+        let ids = store.expiry_candidates(now, grace, DEADLINE_BATCH).await?;
+        let n = ids.len();
+        let mut progress = false;
+        for id in ids {
+            let change = Change {
+                action: Action::Expire,
+                actor: Actor::system(),
+                now,
+                decision: None,
+                note: String::new(),
+                approved_scope: None,
+            };
+            match store.apply(id, None, change).await {
+                Ok(x) => {
+                    progress = true;
+                    expired += 1;
+                    info!(exchange_id = %id, state = %x.state, "exchange expired past its deadline");
+                }
+                Err(StoreError::Closed) => return Err(StoreError::Closed),
+                // It moved on (answered, responded, withdrawn) since it was read: nothing to do.
+                Err(e) => warn!(exchange_id = %id, error = %e, "could not expire exchange"),
+            }
+        }
+        if n < DEADLINE_BATCH as usize || !progress {
+            break;
+        }
+    }
+    Ok(expired)
 }
 
 /// Purges content whose retention ended by `now`, then the requests of exchanges that ended
@@ -230,7 +274,12 @@ pub async fn run_job(
         let store = store.clone();
         async move {
             match job {
-                Job::Deadline => run_deadline_once(&store, now).await.map(|_| ()),
+                Job::Deadline => {
+                    run_deadline_once(&store, now).await?;
+                    run_expiry_once(&store, now, settings.expiry_grace)
+                        .await
+                        .map(|_| ())
+                }
                 Job::Retention => {
                     run_retention_once(&store, now, settings.unanswered_request_retention)
                         .await
@@ -335,6 +384,7 @@ mod tests {
             retention_interval: Duration::from_millis(20),
             registry_sync_interval: Duration::from_millis(20),
             unanswered_request_retention: UNANSWERED,
+            expiry_grace: Duration::from_secs(30 * 86_400),
         }
     }
 
@@ -498,6 +548,92 @@ mod tests {
             .audit_query(accord_store::AuditQuery {
                 exchange_id: Some(late.id),
                 event_kind: Some("overdue".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(audit.items.len(), 1);
+        assert!(audit.items[0].actor_agency.is_none(), "the broker acts");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn expiry_job_expires_unanswered_requests_for_information_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = store(&dir).await;
+        let clock = TestClock::new();
+        let asked = store
+            .submit(submission("asked", clock.now(), time::Duration::hours(1)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .exchange;
+        let waiting = store
+            .submit(submission("waiting", clock.now(), time::Duration::hours(1)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .exchange;
+        let ig = Actor {
+            agency: Some(id("council")),
+            subject: "ig-1".into(),
+            roles: vec![Role::IgLead],
+        };
+        let ask = Decision {
+            kind: DecisionKind::AskForMoreInformation,
+            decided_by: ig.clone(),
+            decided_at: clock.now(),
+            categories: Vec::new(),
+            conditions: Conditions::default(),
+            reasons: Vec::new(),
+            questions: vec!["Which school does the child attend?".into()],
+            escalate_to: None,
+            note: String::new(),
+        };
+        store
+            .apply(
+                asked.id,
+                Some(asked.version),
+                Change {
+                    action: Action::AskForMoreInformation,
+                    actor: ig,
+                    now: clock.now(),
+                    decision: Some(ask),
+                    note: String::new(),
+                    approved_scope: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let grace = Duration::from_secs(2 * 86_400);
+
+        // Past the deadline but within the grace: nothing expires.
+        clock.advance(time::Duration::days(1));
+        assert_eq!(
+            run_expiry_once(&store, clock.now(), grace).await.ok(),
+            Some(0)
+        );
+
+        // Past deadline and grace: the unanswered request for information expires; the
+        // exchange still awaiting a decision is the deadline job's (escalation), not expiry's.
+        clock.advance(time::Duration::days(2));
+        assert_eq!(
+            run_expiry_once(&store, clock.now(), grace).await.ok(),
+            Some(1)
+        );
+        let x = store.get(asked.id).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(x.state, ExchangeState::Expired);
+        let other = store
+            .get(waiting.id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(other.state, ExchangeState::AwaitingApproval);
+        assert_eq!(
+            run_expiry_once(&store, clock.now(), grace).await.ok(),
+            Some(0)
+        );
+        let audit = store
+            .audit_query(accord_store::AuditQuery {
+                exchange_id: Some(asked.id),
+                event_kind: Some("expire".into()),
                 ..Default::default()
             })
             .await

@@ -129,9 +129,9 @@ const INSERT_CHUNK: usize = 256;
 
 pub(crate) const EXCHANGE_COLS: &str =
     "e.id, e.state, e.version, e.idempotency_key, e.requesting_agency, \
-     e.holding_agency, e.purpose, e.urgency, e.respond_by, e.overdue, e.created_at, e.updated_at, \
-     e.first_decision_at, e.request_ct, e.subject_hashes, e.assessment, e.decisions, \
-     e.approved_scope, e.conditions, r.submitted_at AS r_submitted_at, \
+     e.holding_agency, e.purpose, e.urgency, e.level_of_need, e.respond_by, e.overdue, \
+     e.created_at, e.updated_at, e.first_decision_at, e.request_ct, e.subject_hashes, \
+     e.assessment, e.decisions, e.approved_scope, e.conditions, r.submitted_at AS r_submitted_at, \
      r.submitted_by AS r_submitted_by, r.content_sha256 AS r_content_sha256, \
      r.content_size AS r_content_size, r.categories AS r_categories, \
      r.retain_until AS r_retain_until, r.purged AS r_purged";
@@ -141,7 +141,7 @@ pub(crate) const AUDIT_COLS: &str = "sequence, prev_hash, entry_hash, occurred_a
      purpose, state_from, state_to, subject_hashes, categories, content_sha256, content_size, detail";
 
 const SUMMARY_COLS: &str = "id, state, version, requesting_agency, holding_agency, purpose, \
-     urgency, respond_by, overdue, created_at, updated_at";
+     urgency, level_of_need, respond_by, overdue, created_at, updated_at";
 
 /// Audit query filters in stored form.
 #[derive(Debug, Clone, Default)]
@@ -183,6 +183,9 @@ pub(crate) struct PriorRow {
     pub purpose: String,
     pub state: String,
     pub created_at: i64,
+    /// JSON of the exchange's assessment and approved scope, for its categories.
+    pub assessment: String,
+    pub approved_scope: String,
 }
 
 macro_rules! backend {
@@ -218,6 +221,7 @@ macro_rules! backend {
                     holding_agency: row.try_get("holding_agency")?,
                     purpose: row.try_get("purpose")?,
                     urgency: row.try_get("urgency")?,
+                    level_of_need: row.try_get("level_of_need")?,
                     respond_by: row.try_get("respond_by")?,
                     overdue: row.try_get("overdue")?,
                     created_at: row.try_get("created_at")?,
@@ -266,6 +270,7 @@ macro_rules! backend {
                     holding_agency: row.try_get("holding_agency")?,
                     purpose: row.try_get("purpose")?,
                     urgency: row.try_get("urgency")?,
+                    level_of_need: row.try_get("level_of_need")?,
                     respond_by: row.try_get("respond_by")?,
                     overdue: row.try_get("overdue")?,
                     created_at: row.try_get("created_at")?,
@@ -430,8 +435,8 @@ macro_rules! backend {
                         "INSERT INTO exchanges (id, state, version, idempotency_key, requesting_agency, \
                          holding_agency, purpose, urgency, respond_by, overdue, created_at, updated_at, \
                          first_decision_at, request_ct, subject_hashes, assessment, decisions, \
-                         approved_scope, conditions) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                         approved_scope, conditions, level_of_need) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                     )
                     .bind(w.id)
                     .bind(w.state)
@@ -452,6 +457,7 @@ macro_rules! backend {
                     .bind(&w.decisions)
                     .bind(&w.approved_scope)
                     .bind(&w.conditions)
+                    .bind(w.level_of_need)
                     .execute(&mut *self.0)
                     .await
                     .map_err(db_err)?;
@@ -670,13 +676,30 @@ macro_rules! backend {
                 rows.iter().map(|r| r.try_get::<Uuid, _>("id")).collect::<sqlx::Result<_>>().map_err(db_err)
             }
 
+            pub(crate) async fn expiry_candidates(pool: &$Pool, deadline: i64, limit: i64) -> Result<Vec<Uuid>> {
+                // The state predicate repeats the partial index `exchanges_expiry` (migration
+                // 0004) word for word: SQLite uses a partial index only then.
+                let rows = sqlx::query(
+                    "SELECT id FROM exchanges \
+                     WHERE state IN ('more_info_requested', 'approved', 'partly_approved') \
+                     AND respond_by <= $1 ORDER BY respond_by, id LIMIT $2",
+                )
+                .bind(deadline)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get::<Uuid, _>("id")).collect::<sqlx::Result<_>>().map_err(db_err)
+            }
+
             pub(crate) async fn prior(pool: &$Pool, hashes: &[String], since: i64) -> Result<Vec<PriorRow>> {
                 if hashes.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new(
                     "SELECT s.subject_hash, e.id, e.requesting_agency, e.holding_agency, e.purpose, \
-                     e.state, e.created_at FROM exchange_subjects s JOIN exchanges e ON e.id = s.exchange_id \
+                     e.state, e.created_at, e.assessment, e.approved_scope \
+                     FROM exchange_subjects s JOIN exchanges e ON e.id = s.exchange_id \
                      WHERE s.role = 'child' AND s.created_at >= ",
                 );
                 qb.push_bind(since).push(" AND s.subject_hash IN (");
@@ -696,6 +719,8 @@ macro_rules! backend {
                             purpose: r.try_get("purpose")?,
                             state: r.try_get("state")?,
                             created_at: r.try_get("created_at")?,
+                            assessment: r.try_get("assessment")?,
+                            approved_scope: r.try_get("approved_scope")?,
                         })
                     })
                     .collect::<sqlx::Result<_>>()

@@ -277,6 +277,7 @@ impl Store {
             holding_agency: request.holding_agency.clone(),
             purpose: request.purpose.clone(),
             urgency: request.urgency,
+            level_of_need: request.level_of_need,
             now,
             request_ct,
             subjects,
@@ -380,6 +381,28 @@ impl Store {
     pub async fn overdue_candidates(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>> {
         let now = to_us(now)?;
         dispatch!(&self.inner.db, overdue_candidates(now, i64::from(limit)))
+    }
+
+    /// Exchanges left waiting on a party that never acted, to be expired: in
+    /// `more_info_requested` (the requester never answered), `approved` or `partly_approved`
+    /// (the holder never responded) with `respond_by + grace <= now`, oldest deadline first, at
+    /// most `limit`. The caller expires each with
+    /// `apply(id, None, Change { action: Action::Expire, actor: Actor::system(), .. })`; one
+    /// that moved on meanwhile fails that transition and is skipped.
+    pub async fn expiry_candidates(
+        &self,
+        now: OffsetDateTime,
+        grace: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Uuid>> {
+        let deadline = now
+            .checked_sub(grace)
+            .ok_or_else(|| StoreError::Precondition("now - grace is out of range".into()))?;
+        let deadline = to_us(deadline)?;
+        dispatch!(
+            &self.inner.db,
+            expiry_candidates(deadline, i64::from(limit))
+        )
     }
 
     /// Stores the holder's response (encrypted), moves the exchange to `responded`, audits the
@@ -511,7 +534,9 @@ impl Store {
     /// (for the repeat-sharing rule). Matched by keyed hash, never by clear identifier.
     ///
     /// `child_identifiers` of each result are those of `child` that matched it: the store
-    /// never decrypts an earlier request to answer this.
+    /// never decrypts an earlier request to answer this. `categories` come from the stored
+    /// approved scope, or, before anything was approved, from the assessment's proposed scope
+    /// and trimmed categories (every category requested).
     pub async fn prior_exchanges(
         &self,
         child: &[SubjectIdentifier],
@@ -546,6 +571,7 @@ impl Store {
                 holding_agency: model::parse_agency(&r.holding_agency)?,
                 purpose: model::parse_purpose(&r.purpose)?,
                 child_identifiers: idents,
+                categories: model::prior_categories(&r.assessment, &r.approved_scope)?,
                 state: model::parse_state(&r.state)?,
                 submitted_at: from_us(r.created_at)?,
             });
@@ -892,8 +918,20 @@ impl ChainVerifier {
 /// whom, for what purpose, on what legal basis, the level of need, consent and who gave it
 /// (dated), why consent was not sought, what was asked for and why. Names and identifiers of
 /// the child and family stay in the encrypted request only.
+/// The `submitted` entry's detail. Structured values as they are; every free text (category
+/// reasons, consent scope and explanations, onward-disclosure purpose, why the child will not be
+/// told) only as [`crypto::text_digest`]: the log is permanent and readable by auditors, the
+/// text stays in the encrypted request (`docs/storage.md`). The practitioner's name and job
+/// title (who asked) and onward recipients (agency ids or body names) are not about the child.
 fn submitted_detail(r: &accord_domain::Request) -> serde_json::Value {
+    use crypto::text_digest;
     let c = &r.consent;
+    let categories: Vec<_> = r
+        .categories
+        .iter()
+        .map(|k| json!({ "category": k.category, "reason": text_digest(&k.reason) }))
+        .collect();
+    let onward = &r.onward_disclosure;
     json!({
         "protocol_id": r.protocol_id,
         "protocol_version": r.protocol_version,
@@ -911,22 +949,29 @@ fn submitted_detail(r: &accord_domain::Request) -> serde_json::Value {
             "given_by": c.given_by,
             "given_on": c.given_on.map(|d| d.to_string()),
             "explicit": c.explicit,
-            "scope": c.scope,
+            "scope": text_digest(&c.scope),
             "capacity_assessed": c.capacity_assessed,
             "parental_consent_recorded": c.parental_consent_recorded,
             "not_sought_reasons": c.not_sought_reasons,
-            "not_sought_detail": c.not_sought_detail,
+            "not_sought_detail": text_digest(&c.not_sought_detail),
             "not_required_reason": c.not_required_reason,
-            "public_interest_justification": c.public_interest_justification,
+            "public_interest_justification": text_digest(&c.public_interest_justification),
         },
-        "categories": r.categories,
+        "categories": categories,
         "records_from": r.records_from.map(|d| d.to_string()),
         "records_to": r.records_to.map(|d| d.to_string()),
         "anonymised_would_suffice": r.anonymised_would_suffice,
         "child_identifiable": r.child.identifiable,
         "other_people": r.other_people.len(),
-        "onward_disclosure": r.onward_disclosure,
-        "notification": r.notification,
+        "onward_disclosure": {
+            "intended": onward.intended,
+            "recipients": onward.recipients,
+            "purpose": text_digest(&onward.purpose),
+        },
+        "notification": {
+            "will_inform": r.notification.will_inform,
+            "reason_not_informing": text_digest(&r.notification.reason_not_informing),
+        },
     })
 }
 

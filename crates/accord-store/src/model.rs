@@ -4,8 +4,8 @@
 //! serialises lives here, once for both backends.
 
 use accord_domain::{
-    AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState, PurposeId, Request,
-    Urgency,
+    AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState, LevelOfNeed, PurposeId,
+    Request, Urgency,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -53,12 +53,47 @@ pub(crate) fn parse_purpose(s: &str) -> Result<PurposeId> {
     PurposeId::parse(s).map_err(|_| corrupt("purpose id"))
 }
 
+/// A stored level of need; NULL (an exchange recorded before the column, with no audit entry
+/// to backfill it from) is `None`.
+pub(crate) fn parse_level(s: Option<&str>) -> Result<Option<LevelOfNeed>> {
+    s.map(|s| LevelOfNeed::parse(s).ok_or_else(|| corrupt("level of need")))
+        .transpose()
+}
+
 pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| corrupt(what))
 }
 
 pub(crate) fn i64_of(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Precondition(format!("number out of range: {v}")))
+}
+
+/// The categories an earlier exchange concerned, for the repeat-sharing rule
+/// (`PriorExchange::categories`), from its stored columns and never its encrypted request:
+/// the approved scope once one was approved (what the holder agreed to share, narrower and
+/// more precise than what was asked for); otherwise the categories requested, which the
+/// assessment records as its proposed scope followed by the trimmed categories (every
+/// requested category once; on a refusal only the trimmed ones, but a refused exchange is
+/// never a repeat).
+pub(crate) fn prior_categories(assessment: &str, approved_scope: &str) -> Result<Vec<CategoryId>> {
+    let approved: Vec<CategoryId> = from_json(approved_scope, "approved scope")?;
+    if !approved.is_empty() {
+        return Ok(approved);
+    }
+    /// The two fields of the stored assessment needed here; the rest is not parsed.
+    #[derive(serde::Deserialize)]
+    struct Requested {
+        proposed_scope: Vec<CategoryId>,
+        trimmed: Vec<CategoryId>,
+    }
+    let a: Requested = from_json(assessment, "assessment")?;
+    let mut out = a.proposed_scope;
+    for c in a.trimmed {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// The `exchanges` row (joined with its `responses` row, without content) as primitives.
@@ -72,6 +107,7 @@ pub(crate) struct RawExchange {
     pub holding_agency: String,
     pub purpose: String,
     pub urgency: String,
+    pub level_of_need: Option<String>,
     pub respond_by: i64,
     pub overdue: bool,
     pub created_at: i64,
@@ -108,6 +144,7 @@ pub(crate) struct ExchangeRec {
     pub holding_agency: AgencyId,
     pub purpose: PurposeId,
     pub urgency: Urgency,
+    pub level_of_need: Option<LevelOfNeed>,
     pub respond_by: i64,
     pub overdue: bool,
     pub created_at: i64,
@@ -156,6 +193,7 @@ impl RawExchange {
             holding_agency: parse_agency(&self.holding_agency)?,
             purpose: parse_purpose(&self.purpose)?,
             urgency: Urgency::parse(&self.urgency).ok_or_else(|| corrupt("urgency"))?,
+            level_of_need: parse_level(self.level_of_need.as_deref())?,
             respond_by: self.respond_by,
             overdue: self.overdue,
             created_at: self.created_at,
@@ -183,6 +221,8 @@ pub(crate) struct ExchangeWrite {
     pub holding_agency: String,
     pub purpose: String,
     pub urgency: &'static str,
+    /// Written by the INSERT only: it never changes.
+    pub level_of_need: Option<&'static str>,
     pub respond_by: i64,
     pub overdue: bool,
     pub created_at: i64,
@@ -207,6 +247,7 @@ impl ExchangeRec {
             holding_agency: self.holding_agency.to_string(),
             purpose: self.purpose.to_string(),
             urgency: self.urgency.as_str(),
+            level_of_need: self.level_of_need.map(LevelOfNeed::as_str),
             respond_by: self.respond_by,
             overdue: self.overdue,
             created_at: self.created_at,
@@ -277,6 +318,7 @@ pub(crate) struct RawSummary {
     pub holding_agency: String,
     pub purpose: String,
     pub urgency: String,
+    pub level_of_need: Option<String>,
     pub respond_by: i64,
     pub overdue: bool,
     pub created_at: i64,
@@ -293,6 +335,7 @@ impl RawSummary {
             holding_agency: parse_agency(&self.holding_agency)?,
             purpose: parse_purpose(&self.purpose)?,
             urgency: Urgency::parse(&self.urgency).ok_or_else(|| corrupt("urgency"))?,
+            level_of_need: parse_level(self.level_of_need.as_deref())?,
             respond_by: from_us(self.respond_by)?,
             overdue: self.overdue,
             created_at: from_us(self.created_at)?,

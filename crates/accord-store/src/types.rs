@@ -3,7 +3,7 @@
 
 use accord_domain::{
     Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState,
-    PurposeId, Request, Urgency,
+    LevelOfNeed, PurposeId, Request, Urgency,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -121,6 +121,10 @@ pub struct ExchangeSummary {
     pub holding_agency: AgencyId,
     pub purpose: PurposeId,
     pub urgency: Urgency,
+    /// The request's level of need, kept in the clear beside the encrypted request (the audit
+    /// log records it too). `None` only for an exchange recorded before the store kept it
+    /// whose `submitted` audit entry did not give it (see migration 0003).
+    pub level_of_need: Option<LevelOfNeed>,
     pub respond_by: OffsetDateTime,
     pub overdue: bool,
     pub created_at: OffsetDateTime,

@@ -12,15 +12,15 @@
 use std::sync::Arc;
 
 use accord_domain::{
-    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, DecisionKind, ExchangeState,
-    PurposeId, Urgency,
+    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, DecisionKind,
+    ExchangeState, LevelOfNeed, PurposeId, Urgency,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::canonical::{canonical_json, entry_hash, EntryFields};
-use crate::crypto::Keys;
+use crate::crypto::{text_digest, text_digests, Keys};
 use crate::db::{self, BatchTx, Db, Head, ResponseWrite, SubjectRow};
 use crate::model::{i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
 use crate::{AdminEvent, Change, InboxEventKind, Result, StoreError};
@@ -35,6 +35,7 @@ pub(crate) struct SubmitOp {
     pub holding_agency: AgencyId,
     pub purpose: PurposeId,
     pub urgency: Urgency,
+    pub level_of_need: LevelOfNeed,
     pub now: i64,
     pub request_ct: Vec<u8>,
     /// (keyed hash, role) for the child and the other people.
@@ -472,6 +473,7 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         holding_agency: s.holding_agency.clone(),
         purpose: s.purpose.clone(),
         urgency: s.urgency,
+        level_of_need: Some(s.level_of_need),
         respond_by: crate::model::to_us(s.assessment.respond_by)?,
         overdue: false,
         created_at: s.now,
@@ -651,10 +653,10 @@ async fn apply<T: BatchTx>(
     rec.updated_at = now;
     let w = rec.to_write()?;
     let detail = canonical_json(&json!({
-        "decision": change.decision,
-        "note": change.note,
+        "decision": change.decision.as_ref().map(decision_detail),
+        "note": text_digest(&change.note),
         "approved_scope": if matches!(action, Action::Approve | Action::ApprovePart) { Some(&rec.approved_scope) } else { None },
-        "conditions": if matches!(action, Action::Approve | Action::ApprovePart) { Some(&rec.conditions) } else { None },
+        "conditions": if matches!(action, Action::Approve | Action::ApprovePart) { Some(conditions_detail(&rec.conditions)) } else { None },
     }));
 
     tx.update_exchange(&w).await?;
@@ -726,6 +728,35 @@ async fn apply<T: BatchTx>(
     Ok(Pending::Exchange {
         rec: Box::new(rec),
         replayed: false,
+    })
+}
+
+/// A decision as its audit entry records it: who, when, the kind, categories, conditions and
+/// escalation target as they are; the reasons, questions, note (an answer to a request for
+/// more information is one) and the conditions' other text only as digests
+/// ([`text_digest`]). The full decision stays in the exchange's decisions.
+fn decision_detail(d: &Decision) -> serde_json::Value {
+    json!({
+        "kind": d.kind,
+        "decided_by": d.decided_by,
+        "decided_at": d.decided_at,
+        "categories": d.categories,
+        "conditions": conditions_detail(&d.conditions),
+        "reasons": text_digests(&d.reasons),
+        "questions": text_digests(&d.questions),
+        "escalate_to": d.escalate_to,
+        "note": text_digest(&d.note),
+    })
+}
+
+/// Approval conditions for the audit log: the flags and retention as they are, the free-text
+/// `other` condition as a digest.
+fn conditions_detail(c: &Conditions) -> serde_json::Value {
+    json!({
+        "no_onward_disclosure": c.no_onward_disclosure,
+        "retention_days": c.retention_days,
+        "inform_subject": c.inform_subject,
+        "other": text_digest(&c.other),
     })
 }
 

@@ -147,6 +147,12 @@ async fn full_lifecycle(t: TestDb) -> Result<()> {
     assert_eq!(approved.approved_scope, vec![cat("health")]);
     assert!(approved.conditions.no_onward_disclosure);
     assert_eq!(approved.decisions.len(), 2);
+    // The repeat-sharing rule sees the approved scope, not everything that was asked for.
+    let prior = store
+        .prior_exchanges(std::slice::from_ref(&child), at(0))
+        .await?;
+    assert_eq!(prior.len(), 1);
+    assert_eq!(prior[0].categories, vec![cat("health")]);
 
     // Only approved categories may be delivered.
     let err = store
@@ -749,6 +755,8 @@ async fn subject_hash_finds_the_child_and_log_holds_no_identifier(t: TestDb) -> 
         [a.id, b.id]
     );
     assert_eq!(prior[0].child_identifiers, vec![jess.clone()]);
+    // Nothing approved yet: the categories requested (the assessment's scope and trims).
+    assert_eq!(prior[0].categories, vec![cat("health"), cat("education")]);
     assert_eq!(
         store
             .prior_exchanges(std::slice::from_ref(&jess), at(5))
@@ -1191,17 +1199,16 @@ async fn list_is_scoped_to_one_agency(t: TestDb) -> Result<()> {
         ))
         .await?
         .exchange;
-    let ab2 = store
-        .submit(submission(
-            "4",
-            "agency-a",
-            "agency-b",
-            &nhs("4"),
-            Outcome::ProceedToApproval,
-            at(3),
-        ))
-        .await?
-        .exchange;
+    let mut early_help = submission(
+        "4",
+        "agency-a",
+        "agency-b",
+        &nhs("4"),
+        Outcome::ProceedToApproval,
+        at(3),
+    );
+    early_help.request.level_of_need = LevelOfNeed::EarlyHelp;
+    let ab2 = store.submit(early_help).await?.exchange;
     let q = |party, states: Vec<ExchangeState>, token: Option<String>| ExchangeQuery {
         agency: agency("agency-b"),
         party,
@@ -1234,6 +1241,18 @@ async fn list_is_scoped_to_one_agency(t: TestDb) -> Result<()> {
     assert_eq!(
         holder.items.iter().map(|s| s.id).collect::<Vec<_>>(),
         [ab2.id, ab.id]
+    );
+    // Each row carries its request's level of need, kept beside the encrypted request.
+    assert_eq!(
+        holder
+            .items
+            .iter()
+            .map(|s| s.level_of_need)
+            .collect::<Vec<_>>(),
+        [
+            Some(LevelOfNeed::EarlyHelp),
+            Some(LevelOfNeed::SignificantHarm)
+        ]
     );
     let refused = store
         .list(ExchangeQuery {
@@ -1773,5 +1792,345 @@ async fn sqlite_file_and_directory_are_created_in_wal_mode() -> Result<()> {
     })
     .await;
     assert!(matches!(bad, Err(StoreError::Config(_))));
+    Ok(())
+}
+
+on_both_backends!(audit_log_holds_digests_of_free_text_not_the_text);
+
+/// SHA-256 (lowercase hex) of a text's UTF-8 bytes, as the audit detail records it.
+fn sha256_of(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// Asserts `v` is the audit log's digest of `text`: `{"sha256", "chars"}`.
+fn assert_digest(v: &serde_json::Value, text: &str) {
+    assert_eq!(
+        v,
+        &serde_json::json!({ "sha256": sha256_of(text), "chars": text.chars().count() }),
+        "digest of {text:.40?}"
+    );
+}
+
+/// The permanent audit log (readable by auditors, never purged) holds no free text about the
+/// child: each free-text field of the request, of every decision and of every note is there
+/// only as a SHA-256 digest with its length, which matches the text the exchange still holds.
+async fn audit_log_holds_digests_of_free_text_not_the_text(t: TestDb) -> Result<()> {
+    let store = t.open().await?;
+    let child = nhs("943 476 5919");
+    // Distinctive text in every free-text field (some of it not ASCII: `chars` counts
+    // characters, not bytes).
+    let answer = format!("zqanswer {}", "Jessamy's aunt — détails ".repeat(300));
+    let texts = [
+        "zqreasonhealth: bruising seen by the GP",
+        "zqreasoneducation: absent since the half term",
+        "zqconsentscope: only the school nurse's notes",
+        "zqnotsought: telling the stepfather would put her at risk",
+        "zqpublicinterest: the risk of significant harm outweighs the refusal",
+        "zqonwardpurpose: strategy discussion with the police",
+        "zqnotinforming: mother's partner is the alleged abuser",
+        "zqquestion: which school did she attend before",
+        "zqasknote: the referral is unclear about dates",
+        "zqdeclinereason: no lawful gateway for education records",
+        "zqdeclinenote: discussed with the Caldicott guardian",
+        "zqconditionother: share with the strategy meeting only",
+        "zqwithdrawnote: the family moved out of area",
+        answer.as_str(),
+    ];
+    let mut req = request("police", "council", &child);
+    req.categories[0].reason = texts[0].into();
+    req.categories[1].reason = texts[1].into();
+    req.consent = Consent {
+        status: ConsentStatus::NotSought,
+        given_by: None,
+        given_by_name: String::new(),
+        given_on: None,
+        explicit: false,
+        scope: texts[2].into(),
+        capacity_assessed: true,
+        parental_consent_recorded: false,
+        not_sought_reasons: vec![NotSoughtReason::IncreasedRiskOfHarm],
+        not_sought_detail: texts[3].into(),
+        not_required_reason: None,
+        public_interest_justification: texts[4].into(),
+    };
+    req.onward_disclosure = OnwardDisclosure {
+        intended: true,
+        recipients: vec!["health-trust".into()],
+        purpose: texts[5].into(),
+    };
+    req.notification = SubjectNotification {
+        will_inform: false,
+        reason_not_informing: texts[6].into(),
+    };
+    let submit = |key: &str| Submission {
+        idempotency_key: key.into(),
+        request: req.clone(),
+        assessment: assessment(Outcome::ProceedToApproval, at(0)),
+        actor: practitioner("police"),
+        now: at(0),
+    };
+    let lead = ig_lead("council", "lead");
+    let police = practitioner("police");
+
+    // A: asked for more information, answered, declined.
+    let a = store.submit(submit("a")).await?.exchange;
+    let mut ask = decision(DecisionKind::AskForMoreInformation, &lead, at(1), vec![]);
+    ask.reasons = vec![];
+    ask.questions = vec![texts[7].into()];
+    ask.note = texts[8].into();
+    let a = store
+        .apply(
+            a.id,
+            Some(a.version),
+            change(Action::AskForMoreInformation, &lead, at(1), Some(ask)),
+        )
+        .await?;
+    let mut answered = decision(DecisionKind::InformationProvided, &police, at(2), vec![]);
+    answered.reasons = vec![];
+    answered.note = answer.clone();
+    let a = store
+        .apply(
+            a.id,
+            Some(a.version),
+            change(
+                Action::AnswerInformationRequest,
+                &police,
+                at(2),
+                Some(answered),
+            ),
+        )
+        .await?;
+    let mut decline = decision(DecisionKind::Decline, &lead, at(3), vec![]);
+    decline.reasons = vec![texts[9].into()];
+    decline.note = texts[10].into();
+    let mut declining = change(Action::Decline, &lead, at(3), Some(decline));
+    declining.note = texts[10].into();
+    let a = store.apply(a.id, Some(a.version), declining).await?;
+    assert_eq!(a.state, ExchangeState::Declined);
+
+    // B: approved in part with a free-text condition, then withdrawn with a reason.
+    let b = store.submit(submit("b")).await?.exchange;
+    let mut part = decision(DecisionKind::ApprovePart, &lead, at(4), vec![cat("health")]);
+    part.conditions = Conditions {
+        no_onward_disclosure: true,
+        retention_days: Some(30),
+        inform_subject: false,
+        other: texts[11].into(),
+    };
+    let b = store
+        .apply(
+            b.id,
+            Some(b.version),
+            change(Action::ApprovePart, &lead, at(4), Some(part)),
+        )
+        .await?;
+    let mut withdraw = change(Action::Withdraw, &police, at(5), None);
+    withdraw.note = texts[12].into();
+    let b = store.apply(b.id, Some(b.version), withdraw).await?;
+    assert_eq!(b.state, ExchangeState::Withdrawn);
+
+    // The raw audit table holds none of the text.
+    let raw = t.table_text("audit_log").await?;
+    assert!(!raw.is_empty());
+    for text in texts {
+        let marker = &text[..text.find([' ', ':']).unwrap_or(text.len())];
+        assert!(!raw.contains(marker), "audit_log holds {marker:?} in clear");
+    }
+    assert!(!raw.contains("Caldicott") && !raw.contains("stepfather"));
+
+    // The digests prove what was recorded, and the chain still verifies.
+    let entries = all_entries(&store).await?;
+    let of = |id: Uuid, kind: &str| {
+        entries
+            .iter()
+            .find(|e| e.exchange_id == Some(id) && e.event_kind == kind)
+            .map(|e| e.detail.clone())
+            .ok_or_else(|| anyhow!("no {kind} entry"))
+    };
+    let s = of(a.id, "submitted")?;
+    assert_eq!(s["categories"][0]["category"], "health");
+    assert_digest(&s["categories"][0]["reason"], texts[0]);
+    assert_digest(&s["categories"][1]["reason"], texts[1]);
+    assert_digest(&s["consent"]["scope"], texts[2]);
+    assert_digest(&s["consent"]["not_sought_detail"], texts[3]);
+    assert_digest(&s["consent"]["public_interest_justification"], texts[4]);
+    assert_digest(&s["onward_disclosure"]["purpose"], texts[5]);
+    assert_digest(&s["notification"]["reason_not_informing"], texts[6]);
+    // Structured values stay as they are.
+    assert_eq!(s["consent"]["status"], "not_sought");
+    assert_eq!(s["consent"]["capacity_assessed"], true);
+    assert_eq!(s["consent"]["not_required_reason"], serde_json::Value::Null);
+    assert_eq!(
+        s["onward_disclosure"]["recipients"],
+        serde_json::json!(["health-trust"])
+    );
+    assert_eq!(s["notification"]["will_inform"], false);
+    assert_eq!(s["practitioner"]["name"], "Pat Officer");
+    assert_eq!(s["practitioner"]["job_title"], "Detective Constable");
+    assert_eq!(s["level_of_need"], "significant_harm");
+    assert_eq!(
+        s["lawful_basis"]["gateways"],
+        serde_json::json!(["ca1989_s47"])
+    );
+
+    let asked = of(a.id, "ask_for_more_information")?;
+    assert_eq!(asked["decision"]["kind"], "ask_for_more_information");
+    assert_eq!(asked["decision"]["decided_by"]["subject"], "council-lead");
+    assert_digest(&asked["decision"]["questions"][0], texts[7]);
+    assert_digest(&asked["decision"]["note"], texts[8]);
+    assert_eq!(asked["decision"]["reasons"], serde_json::json!([]));
+    assert_eq!(asked["note"], serde_json::Value::Null, "empty text is null");
+    let ans = of(a.id, "answer_information_request")?;
+    assert_digest(&ans["decision"]["note"], &answer);
+    assert_ne!(answer.chars().count(), answer.len());
+    let dec = of(a.id, "decline")?;
+    assert_digest(&dec["decision"]["reasons"][0], texts[9]);
+    assert_digest(&dec["decision"]["note"], texts[10]);
+    assert_digest(&dec["note"], texts[10]);
+    let appr = of(b.id, "approve_part")?;
+    assert_eq!(appr["approved_scope"], serde_json::json!(["health"]));
+    assert_eq!(appr["conditions"]["no_onward_disclosure"], true);
+    assert_eq!(appr["conditions"]["retention_days"], 30);
+    assert_digest(&appr["conditions"]["other"], texts[11]);
+    assert_digest(&appr["decision"]["conditions"]["other"], texts[11]);
+    assert_digest(&of(b.id, "withdraw")?["note"], texts[12]);
+    let report = store.audit_verify().await?;
+    assert!(report.ok, "{report:?}");
+
+    // The exchange record keeps the full text for the parties.
+    let a = store.get(a.id).await?;
+    let notes: Vec<&str> = a.decisions.iter().map(|d| d.note.as_str()).collect();
+    assert_eq!(notes, [texts[8], answer.as_str(), texts[10]]);
+    assert_eq!(a.decisions[0].questions, vec![texts[7].to_owned()]);
+    assert_eq!(a.decisions[2].reasons, vec![texts[9].to_owned()]);
+    let r = a.request.as_ref().ok_or_else(|| anyhow!("request kept"))?;
+    assert_eq!(r.consent.scope, texts[2]);
+    assert_eq!(
+        store.get(b.id).await?.decisions[0].conditions.other,
+        texts[11]
+    );
+    store.close().await;
+    Ok(())
+}
+
+on_both_backends!(expiry_candidates_are_exchanges_left_waiting_past_deadline_and_grace);
+
+/// `expiry_candidates` finds exchanges waiting on a party that never acted (more information
+/// never given, an approval never answered) once `respond_by + grace` has passed, and nothing
+/// that is waiting on a decision, ended, or answered.
+async fn expiry_candidates_are_exchanges_left_waiting_past_deadline_and_grace(
+    t: TestDb,
+) -> Result<()> {
+    let store = t.open().await?;
+    let lead = ig_lead("council", "lead");
+    let day = 24 * 60;
+    // Every exchange's respond_by is two days after its submission (`assessment`).
+    let mut n = 0;
+    let mut submit = |submitted: i64| {
+        n += 1;
+        let child = nhs(&format!("943 476 59{n:02}"));
+        store.submit(submission(
+            &format!("k{n}"),
+            "police",
+            "council",
+            &child,
+            Outcome::ProceedToApproval,
+            at(submitted),
+        ))
+    };
+    let (approved, part, asked, _waiting, declined, answered, later) = (
+        submit(0).await?.exchange,
+        submit(0).await?.exchange,
+        submit(0).await?.exchange,
+        submit(0).await?.exchange,
+        submit(0).await?.exchange,
+        submit(0).await?.exchange,
+        submit(day).await?.exchange,
+    );
+    let decide = |x: &Exchange, kind: DecisionKind, cats: Vec<CategoryId>| {
+        let action = kind.action();
+        store.apply(
+            x.id,
+            Some(x.version),
+            change(
+                action,
+                &lead,
+                at(1),
+                Some(decision(kind, &lead, at(1), cats)),
+            ),
+        )
+    };
+    let approved = decide(&approved, DecisionKind::Approve, vec![]).await?;
+    decide(&part, DecisionKind::ApprovePart, vec![cat("health")]).await?;
+    decide(&asked, DecisionKind::AskForMoreInformation, vec![]).await?;
+    decide(&declined, DecisionKind::Decline, vec![]).await?;
+    let answered = decide(&answered, DecisionKind::Approve, vec![]).await?;
+    store
+        .respond(
+            answered.id,
+            answered.version,
+            vec![item("health", "seen")],
+            practitioner("council"),
+            at(2),
+            at(100 * day),
+        )
+        .await?;
+    decide(&later, DecisionKind::Approve, vec![]).await?;
+
+    let grace = Duration::days(1);
+    let ids = |v: Vec<Uuid>| v.into_iter().collect::<HashSet<_>>();
+    // Deadline (day 2) plus grace (one day) not yet reached.
+    assert!(store
+        .expiry_candidates(at(3 * day - 1), grace, 100)
+        .await?
+        .is_empty());
+    let due = HashSet::from([approved.id, part.id, asked.id]);
+    assert_eq!(
+        ids(store.expiry_candidates(at(3 * day), grace, 100).await?),
+        due
+    );
+    assert_eq!(
+        store.expiry_candidates(at(3 * day), grace, 2).await?.len(),
+        2,
+        "limit is honoured"
+    );
+    assert!(
+        store
+            .expiry_candidates(at(3 * day), Duration::days(2), 100)
+            .await?
+            .is_empty(),
+        "a longer grace waits longer"
+    );
+    // The exchange submitted a day later becomes due a day later.
+    let mut all = due.clone();
+    all.insert(later.id);
+    assert_eq!(
+        ids(store.expiry_candidates(at(4 * day), grace, 100).await?),
+        all
+    );
+
+    // Expiring one (as the broker's job will) removes it from the candidates.
+    let expired = store
+        .apply(
+            approved.id,
+            None,
+            Change {
+                action: Action::Expire,
+                actor: Actor::system(),
+                now: at(3 * day),
+                decision: None,
+                note: String::new(),
+                approved_scope: None,
+            },
+        )
+        .await?;
+    assert_eq!(expired.state, ExchangeState::Expired);
+    assert_eq!(
+        ids(store.expiry_candidates(at(3 * day), grace, 100).await?),
+        HashSet::from([part.id, asked.id])
+    );
+    assert!(store.audit_verify().await?.ok);
+    store.close().await;
     Ok(())
 }

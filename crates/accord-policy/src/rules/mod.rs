@@ -26,7 +26,7 @@ pub use consent::{
     r09_older_child_own_consent, r22_consent_scope_limited, r23_special_category_without_consent,
     r24_without_consent_approval,
 };
-pub use history::{r13_duplicate_open_request, r13_repeat_request};
+pub use history::{r13_duplicate_open_request, r13_related_request, r13_repeat_request};
 pub use parties::{
     r02_agency_not_active_signatory, r02_protocol_past_review, r02_reaffirmation_overdue,
     r04_s115_not_relevant_authority, r17_protocol_mismatch, r18_requester_is_holder,
@@ -158,6 +158,7 @@ pub(crate) static CHECKS: &[(&RuleInfo, Check)] = &[
         r24_without_consent_approval::check,
     ),
     (&r13_repeat_request::INFO, r13_repeat_request::check),
+    (&r13_related_request::INFO, r13_related_request::check),
     (
         &r13_duplicate_open_request::INFO,
         r13_duplicate_open_request::check,

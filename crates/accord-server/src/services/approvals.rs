@@ -55,36 +55,35 @@ pub fn check_decider(
 ) -> Result<(), String> {
     // The role an approver escalated to, which then decides (and may approve).
     let mut escalated_to = None;
-    if x.state == ExchangeState::Escalated {
-        match x.decisions.last() {
-            Some(d) if d.kind == DecisionKind::Escalate => {
-                escalated_to = d.escalate_to;
-                if let Some(to) = d.escalate_to {
-                    if !roles.contains(&to) {
-                        return Err(format!(
-                            "exchange {} was escalated to a {to}: only a {to} of the holding agency may decide",
-                            x.id
-                        ));
-                    }
-                }
-            }
-            Some(d) if d.kind == DecisionKind::DeclineEscalated => {
-                let decliner = x
-                    .decisions
-                    .iter()
-                    .rev()
-                    .find(|d| d.kind == DecisionKind::Decline)
-                    .map(|d| d.decided_by.subject.as_str());
-                if decliner == Some(subject) {
+    match open_escalation(x) {
+        Some((_, d)) if d.kind == DecisionKind::Escalate => {
+            escalated_to = d.escalate_to;
+            if let Some(to) = d.escalate_to {
+                if !roles.contains(&to) {
                     return Err(format!(
-                        "the requester escalated your decline of exchange {}: another approver must make the new decision (002 14.1)",
+                        "exchange {} was escalated to a {to}: only a {to} of the holding agency may decide",
                         x.id
                     ));
                 }
             }
-            // Escalated by the deadline job: any approver of the holding agency decides.
-            _ => {}
         }
+        // The requester disputed a decline.
+        Some((at, _)) => {
+            let decliner = x.decisions[..at]
+                .iter()
+                .rev()
+                .find(|d| d.kind == DecisionKind::Decline)
+                .map(|d| d.decided_by.subject.as_str());
+            if decliner == Some(subject) {
+                return Err(format!(
+                    "the requester escalated your decline of exchange {}: another approver must make the new decision (002 14.1)",
+                    x.id
+                ));
+            }
+        }
+        // Escalated by the deadline job alone (no escalation decision), or not escalated:
+        // any approver of the holding agency decides.
+        None => {}
     }
     if matches!(kind, DecisionKind::Approve | DecisionKind::ApprovePart) {
         let mut required: Vec<Role> = x
@@ -122,6 +121,26 @@ pub fn check_decider(
         }
     }
     Ok(())
+}
+
+/// The escalation (an approver's `Escalate` or the requester's `DeclineEscalated`) that still
+/// governs the next decision, with its index in `x.decisions`: the most recent one, as long as
+/// only questions and their answers followed it. Asking takes the exchange out of `escalated`
+/// and the answer brings it back as `awaiting_approval`, but the escalation's rules stand.
+fn open_escalation(x: &Exchange) -> Option<(usize, &Decision)> {
+    let at = x.decisions.iter().rposition(|d| {
+        matches!(
+            d.kind,
+            DecisionKind::Escalate | DecisionKind::DeclineEscalated
+        )
+    })?;
+    let only_questions = x.decisions[at + 1..].iter().all(|d| {
+        matches!(
+            d.kind,
+            DecisionKind::AskForMoreInformation | DecisionKind::InformationProvided
+        )
+    });
+    only_questions.then(|| (at, &x.decisions[at]))
 }
 
 /// Whether an exchange in `ListPending` awaits this caller: escalations to a role the caller
@@ -241,13 +260,19 @@ fn parse_decision(
         }),
         Some(ProtoDecision::ApprovePart(a)) => {
             let mut chosen: Vec<CategoryId> = Vec::new();
+            // Each at most once and in the proposed scope: never more than the scope holds.
+            let listed = fields.list_len(
+                "approve_part.categories",
+                a.categories.len(),
+                x.assessment.proposed_scope.len(),
+            );
             if a.categories.is_empty() {
                 fields.push(
                     "approve_part.categories",
                     "at least one category is required",
                 );
             }
-            for (i, c) in a.categories.iter().enumerate() {
+            for (i, c) in a.categories.iter().enumerate().take_while(|_| listed) {
                 let field = format!("approve_part.categories[{i}]");
                 match CategoryId::parse(c) {
                     Err(e) => fields.push(field, format!("is not a valid id: {e}")),
@@ -594,6 +619,51 @@ mod tests {
         assert!(check_decider(&x, "ig-1", IG, DecisionKind::Approve).is_err());
         assert!(check_decider(&x, "ig-1", IG, DecisionKind::Decline).is_err());
         assert!(check_decider(&x, "ig-2", IG, DecisionKind::Approve).is_ok());
+    }
+
+    #[test]
+    fn escalation_rules_survive_a_question_and_its_answer() {
+        let ask = || decided(DecisionKind::AskForMoreInformation, "ig-2", None);
+        let answer = || decided(DecisionKind::InformationProvided, "pc-1", None);
+        // Disputed decline, then the new approver asks and the requester answers: the
+        // exchange is back awaiting approval, and the decliner still may not decide.
+        let mut x = exchange(ExchangeState::AwaitingApproval, vec![Role::IgLead]);
+        x.decisions
+            .push(decided(DecisionKind::Decline, "ig-1", None));
+        x.decisions
+            .push(decided(DecisionKind::DeclineEscalated, "pc-1", None));
+        x.decisions.push(ask());
+        x.decisions.push(answer());
+        assert!(check_decider(&x, "ig-1", IG, DecisionKind::Approve).is_err());
+        assert!(check_decider(&x, "ig-1", IG, DecisionKind::Decline).is_err());
+        assert!(check_decider(&x, "ig-1", IG, DecisionKind::AskForMoreInformation).is_err());
+        assert!(check_decider(&x, "ig-2", IG, DecisionKind::Approve).is_ok());
+        // Two rounds of questions change nothing.
+        x.decisions.push(ask());
+        x.decisions.push(answer());
+        assert!(check_decider(&x, "ig-1", IG, DecisionKind::Decline).is_err());
+
+        // An escalation to a Caldicott Guardian keeps its restriction after a round.
+        let mut x = exchange(ExchangeState::AwaitingApproval, vec![Role::IgLead]);
+        x.decisions.push(decided(
+            DecisionKind::Escalate,
+            "ig-1",
+            Some(Role::CaldicottGuardian),
+        ));
+        x.decisions.push(ask());
+        x.decisions.push(answer());
+        assert!(check_decider(&x, "ig-2", IG, DecisionKind::Decline).is_err());
+        assert!(check_decider(&x, "ig-2", IG, DecisionKind::Approve).is_err());
+        assert!(check_decider(&x, "cg-1", CG, DecisionKind::Approve).is_ok());
+
+        // A decision that ended the escalation ends its rules: declined by the Caldicott
+        // Guardian, then disputed again, the IG lead who first declined may decide.
+        x.decisions
+            .push(decided(DecisionKind::Decline, "cg-1", None));
+        x.decisions
+            .push(decided(DecisionKind::DeclineEscalated, "pc-1", None));
+        assert!(check_decider(&x, "ig-1", IG, DecisionKind::Decline).is_ok());
+        assert!(check_decider(&x, "cg-1", CG, DecisionKind::Decline).is_err());
     }
 
     #[test]

@@ -288,21 +288,21 @@ impl AuditService for AuditHandlers {
             .child_identifier
             .as_ref()
             .and_then(|i| identifier(&mut fields, i));
-        if msg.event_kinds.len() > 20 {
-            fields.push(
-                "event_kinds",
-                format!("at most 20 entries (found {})", msg.event_kinds.len()),
-            );
-        }
-        for (i, k) in msg.event_kinds.iter().enumerate() {
-            fields.text(&format!("event_kinds[{i}]"), k, 1, 64);
+        // Over-long lists are reported once, before their elements are read, so a large
+        // message cannot make validation expensive.
+        if fields.list_len("event_kinds", msg.event_kinds.len(), 20) {
+            for (i, k) in msg.event_kinds.iter().enumerate() {
+                fields.text(&format!("event_kinds[{i}]"), k, 1, 64);
+            }
         }
         let mut outcomes: Vec<ExchangeState> = Vec::new();
-        for (i, s) in msg.outcomes.iter().enumerate() {
-            match ExchangeState::from_proto(*s) {
-                Some(st) if !outcomes.contains(&st) => outcomes.push(st),
-                Some(_) => fields.push(format!("outcomes[{i}]"), "is listed twice"),
-                None => fields.push(format!("outcomes[{i}]"), "is not a state"),
+        if fields.list_len("outcomes", msg.outcomes.len(), ExchangeState::ALL.len()) {
+            for (i, s) in msg.outcomes.iter().enumerate() {
+                match ExchangeState::from_proto(*s) {
+                    Some(st) if !outcomes.contains(&st) => outcomes.push(st),
+                    Some(_) => fields.push(format!("outcomes[{i}]"), "is listed twice"),
+                    None => fields.push(format!("outcomes[{i}]"), "is not a state"),
+                }
             }
         }
         let (from, to) = time_range(

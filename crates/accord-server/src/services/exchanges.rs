@@ -12,8 +12,8 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::{
-    actor_as, apply_change, exchange_id, load_authorized, optional_version, page, purpose_of,
-    version_conflict, Fields,
+    actor_as, apply_change, exchange_id, hidden_from_holder, load_authorized, optional_version,
+    page, purpose_of, version_conflict, Fields,
 };
 use crate::authz::{self, Operation, Relation};
 use crate::convert::{self, ProtoEnum};
@@ -65,6 +65,25 @@ fn decision(
         escalate_to: None,
         note: String::new(),
     }
+}
+
+/// The `states` filter of `ListExchanges`: each a known state at most once, so never more
+/// entries than there are states; a longer list is one violation, its entries unread.
+fn parse_states(fields: &mut Fields, values: &[i32]) -> Vec<ExchangeState> {
+    let mut states: Vec<ExchangeState> = Vec::new();
+    if !fields.list_len("states", values.len(), ExchangeState::ALL.len()) {
+        return states;
+    }
+    for (i, s) in values.iter().enumerate() {
+        let field = format!("states[{i}]");
+        match ExchangeState::from_proto(*s) {
+            None if *s == 0 => fields.push(field, "UNSPECIFIED is not a state"),
+            None => fields.push(field, format!("unknown value {s}")),
+            Some(st) if states.contains(&st) => fields.push(field, "is listed twice"),
+            Some(st) => states.push(st),
+        }
+    }
+    states
 }
 
 fn exchange_response(x: &accord_store::Exchange) -> pb::Exchange {
@@ -216,16 +235,7 @@ impl ExchangeService for ExchangeHandlers {
                 Party::Either
             }
         };
-        let mut states: Vec<ExchangeState> = Vec::new();
-        for (i, s) in msg.states.iter().enumerate() {
-            let field = format!("states[{i}]");
-            match ExchangeState::from_proto(*s) {
-                None if *s == 0 => fields.push(field, "UNSPECIFIED is not a state"),
-                None => fields.push(field, format!("unknown value {s}")),
-                Some(st) if states.contains(&st) => fields.push(field, "is listed twice"),
-                Some(st) => states.push(st),
-            }
-        }
+        let states = parse_states(&mut fields, &msg.states);
         let purpose = if msg.purpose_id.is_empty() {
             None
         } else {
@@ -259,6 +269,28 @@ impl ExchangeService for ExchangeHandlers {
         let (page_size, page_token) = page(&mut fields, "page", msg.page.as_ref());
         fields.finish()?;
 
+        // A request the check refused is hidden from its holder (`hidden_from_holder`). As
+        // holder only, the store leaves it out (so pages stay full); as either side, a refused
+        // row the caller holds is dropped from the page, whose token stays valid.
+        let mut states = states;
+        if party == Party::Holder {
+            if states.is_empty() {
+                states = ExchangeState::ALL
+                    .iter()
+                    .copied()
+                    .filter(|s| !hidden_from_holder(*s))
+                    .collect();
+            } else {
+                states.retain(|s| !hidden_from_holder(*s));
+                if states.is_empty() {
+                    return Ok(Response::new(pb::ListExchangesResponse {
+                        exchanges: Vec::new(),
+                        page: Some(pb::PageInfo::default()),
+                    }));
+                }
+            }
+        }
+
         let result = self
             .state
             .store()?
@@ -288,6 +320,7 @@ impl ExchangeService for ExchangeHandlers {
             exchanges: page
                 .items
                 .iter()
+                .filter(|x| !(x.holding_agency == caller.agency && hidden_from_holder(x.state)))
                 .map(convert::exchange_summary_to_proto)
                 .collect(),
             page: Some(pb::PageInfo {
@@ -413,8 +446,13 @@ impl ExchangeService for ExchangeHandlers {
                 None
             }
         };
-        // `001 How`: only approved categories may be delivered; every offending item is named.
-        for (i, item) in msg.items.iter().enumerate() {
+        // `001 How`: only approved categories may be delivered; every offending item is named
+        // (an over-long list was reported whole above).
+        let listed = msg.items.len() <= convert::MAX_RESPONSE_ITEMS;
+        for (i, item) in msg.items.iter().enumerate().take_while(|_| listed) {
+            if fields.is_full() {
+                break;
+            }
             if let Ok(c) = CategoryId::parse(&item.category_id) {
                 if !x.approved_scope.contains(&c) {
                     fields.push(
@@ -592,6 +630,26 @@ mod tests {
             holding_agency_id: holding.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_over_long_states_filter_is_one_violation() {
+        let mut fields = Fields::default();
+        let states = parse_states(&mut fields, &vec![0; 1_000_000]);
+        assert!(states.is_empty());
+        let e = fields.finish().err().unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.message(), "invalid request: states");
+        let details = tonic_types::StatusExt::get_error_details(&e);
+        let bad = details
+            .bad_request()
+            .map(|b| b.field_violations.clone())
+            .unwrap_or_default();
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].description, "at most 14 entries (found 1000000)");
+        let mut fields = Fields::default();
+        let states = parse_states(&mut fields, &[1, 1]);
+        assert_eq!(states, [ExchangeState::Submitted]);
+        assert!(fields.finish().is_err());
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! client left off. With `follow` the stream stays open: it wakes on this process's commits
 //! (`Store::inbox_notifier`) and also polls every [`POLL_INTERVAL`], so events committed by
 //! other replicas sharing the database arrive too. It ends cleanly when the server drains.
+//!
+//! A stream lives no longer than the token that opened it: once the clock passes the token's
+//! `exp` (plus the configured leeway, as at authentication) the stream ends with
+//! `UNAUTHENTICATED`, checked before every batch and on every wake, so within
+//! [`POLL_INTERVAL`]. The client reconnects with a fresh token from its cursor.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -11,13 +16,14 @@ use accord_proto::v1 as pb;
 use accord_proto::v1::inbox_service_server::InboxService;
 use accord_store::Store;
 use futures::Stream;
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn, Instrument};
 
 use crate::authz::Operation;
-use crate::context::Shutdown;
+use crate::context::{Clock, Shutdown};
 use crate::convert;
 use crate::error::{invalid_argument, store_status};
 use crate::registry::Registry;
@@ -53,14 +59,34 @@ fn still_active(registry: &Registry, agency: &AgencyId) -> bool {
     })
 }
 
+/// The status ending a stream whose token has expired.
+pub fn token_expired() -> Status {
+    Status::unauthenticated("the token expired; reconnect with a new token")
+}
+
+/// How long the token that opened a stream is honoured: until `valid_until` on `clock`.
+#[derive(Debug, Clone)]
+pub struct TokenLifetime {
+    pub clock: Clock,
+    pub valid_until: OffsetDateTime,
+}
+
+impl TokenLifetime {
+    fn expired(&self) -> bool {
+        self.clock.now() > self.valid_until
+    }
+}
+
 /// Sends the agency's events after `cursor` until none are left (or, with `follow`, until the
-/// client goes away, the agency is suspended or the server drains).
+/// client goes away, the agency is suspended, the token expires or the server drains).
+#[allow(clippy::too_many_arguments)]
 async fn pump(
     store: Store,
     registry: Registry,
     agency: AgencyId,
     mut cursor: Option<u64>,
     follow: bool,
+    token: TokenLifetime,
     shutdown: Shutdown,
     tx: mpsc::Sender<Result<pb::WatchInboxResponse, Status>>,
 ) {
@@ -71,6 +97,11 @@ async fn pump(
         // Mark the notifier seen before reading, so a commit after the read wakes us.
         notifier.borrow_and_update();
         loop {
+            if token.expired() {
+                debug!(agency = %agency, "inbox stream ended: token expired");
+                let _ = tx.send(Err(token_expired())).await;
+                return;
+            }
             let events = match store.inbox(&agency, cursor, BATCH).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -126,8 +157,12 @@ impl InboxService for InboxHandlers {
         &self,
         request: Request<pb::WatchInboxRequest>,
     ) -> Result<Response<Self::WatchInboxStream>, Status> {
-        let caller = self.state.authenticate(&request)?;
+        let (caller, valid_until) = self.state.auth.authenticate_until(&request)?;
         caller.authorize(Operation::WatchInbox)?;
+        let token = TokenLifetime {
+            clock: self.state.clock.clone(),
+            valid_until,
+        };
         let msg = request.into_inner();
         let cursor = convert::inbox_cursor_from_proto("after_cursor", &msg.after_cursor)
             .map_err(|v| invalid_argument(vec![v]))?;
@@ -145,6 +180,7 @@ impl InboxService for InboxHandlers {
                     agency.clone(),
                     cursor,
                     follow,
+                    token,
                     shutdown,
                     tx,
                 )

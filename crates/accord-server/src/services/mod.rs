@@ -17,7 +17,7 @@ pub mod exchanges;
 pub mod inbox;
 pub mod registry;
 
-use accord_domain::{Actor, FieldViolation, Protocol, Purpose, Role};
+use accord_domain::{Actor, ExchangeState, FieldViolation, Protocol, Purpose, Role};
 use accord_proto::v1 as pb;
 use accord_store::{Change, Exchange, StoreError};
 use std::sync::Arc;
@@ -27,7 +27,12 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::authz::Operation;
 use crate::convert;
-use crate::error::{invalid_argument, store_status, StoreResultExt};
+use crate::error::{
+    exchange_not_found, invalid_argument, push_violation, store_status, violations_full,
+    StoreResultExt,
+};
+#[cfg(test)]
+use crate::error::{MAX_VIOLATIONS, MORE_PROBLEMS};
 use crate::AppState;
 
 pub use approvals::ApprovalHandlers;
@@ -41,17 +46,30 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 /// Page size when the client leaves it at 0.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
-/// Collects field violations for one request.
+/// Collects field violations for one request: at most [`MAX_VIOLATIONS`], then one
+/// "… and more problems" ([`push_violation`]).
 #[derive(Debug, Default)]
 pub(crate) struct Fields(Vec<FieldViolation>);
 
 impl Fields {
     pub(crate) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, reason));
+        if !self.is_full() {
+            push_violation(&mut self.0, FieldViolation::new(field, reason));
+        }
     }
 
     pub(crate) fn extend(&mut self, v: impl IntoIterator<Item = FieldViolation>) {
-        self.0.extend(v);
+        for v in v {
+            if self.is_full() {
+                break;
+            }
+            push_violation(&mut self.0, v);
+        }
+    }
+
+    /// Whether no more violations are recorded (the cap was reached): element loops stop.
+    pub(crate) fn is_full(&self) -> bool {
+        violations_full(&self.0)
     }
 
     /// Text of `min..=max` characters; `min == 0` makes it optional. Never repeats the value.
@@ -67,7 +85,8 @@ impl Fields {
         }
     }
 
-    /// A list of `min..=max_items` texts of 1 to `max_len` characters each.
+    /// A list of `min..=max_items` texts of 1 to `max_len` characters each. A list over
+    /// `max_items` is one violation: its elements are not looked at.
     pub(crate) fn text_list(
         &mut self,
         field: &str,
@@ -76,18 +95,28 @@ impl Fields {
         max_items: usize,
         max_len: usize,
     ) {
+        if !self.list_len(field, values.len(), max_items) {
+            return;
+        }
         if values.len() < min {
             self.push(field, format!("at least {min} required"));
         }
-        if values.len() > max_items {
-            self.push(
-                field,
-                format!("at most {max_items} entries (found {})", values.len()),
-            );
-        }
         for (i, v) in values.iter().enumerate() {
+            if self.is_full() {
+                break;
+            }
             self.text(&format!("{field}[{i}]"), v, 1, max_len);
         }
+    }
+
+    /// Checks a list's length before its elements: a list of more than `max` entries is
+    /// reported once, and `false` tells the caller not to look at its elements.
+    pub(crate) fn list_len(&mut self, field: &str, len: usize, max: usize) -> bool {
+        if len > max {
+            self.push(field, format!("at most {max} entries (found {len})"));
+            return false;
+        }
+        true
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -153,7 +182,10 @@ pub(crate) fn actor_as(caller: &Caller, role: Role) -> Actor {
 }
 
 /// Reads an exchange and authorises the caller for `op` on it. A missing exchange and one the
-/// caller's agency is not party to give the same `NOT_FOUND`.
+/// caller's agency is not party to give the same `NOT_FOUND`; so does a request the check
+/// refused, to the holding agency ([`hidden_from_holder`]). A party that is no longer an
+/// active signatory of the exchange's own protocol (suspended or withdrawn there, though
+/// active in another) is `PERMISSION_DENIED`.
 pub(crate) async fn load_authorized(
     state: &AppState,
     caller: &Caller,
@@ -162,7 +194,30 @@ pub(crate) async fn load_authorized(
 ) -> Result<(Exchange, Role), Status> {
     let x = state.store()?.get(id).await.or_status()?;
     let role = caller.authorize_exchange(op, id, &x.requesting_agency, &x.holding_agency)?;
+    if caller.agency == x.holding_agency && hidden_from_holder(x.state) {
+        return Err(exchange_not_found(id));
+    }
+    // Authentication admits an agency active in *some* protocol; the exchange was made under
+    // one protocol, and only its active signatories may act on it or read it. When the
+    // request was purged at the end of its retention the protocol is no longer known: what
+    // is left (state, dates, agencies, the audit trail) carries no shared content, so the
+    // parties keep their access to it.
+    if let Some(protocol) = x.request.as_ref().map(|r| &r.protocol_id) {
+        if !caller.active_in(protocol) {
+            return Err(Status::permission_denied(format!(
+                "agency {} is not an active signatory of protocol {protocol}",
+                caller.agency
+            )));
+        }
+    }
     Ok((x, role))
+}
+
+/// Whether the holding agency must not see an exchange in `state`: a request the automatic
+/// check refused ("do not share") never reached the holder, so to it the exchange does not
+/// exist (`NOT_FOUND`, and absent from its listings).
+pub(crate) fn hidden_from_holder(state: ExchangeState) -> bool {
+    state == ExchangeState::Refused
 }
 
 /// The `ABORTED` status for a version mismatch, spelt as the store spells it.
@@ -259,10 +314,45 @@ mod tests {
         f.text("c", "", 0, 10);
         f.text("d", "ééééé", 1, 4);
         f.text_list("e", &["ok".into(), String::new()], 1, 1, 10);
+        f.text_list("g", &["ok".into(), String::new()], 1, 2, 10);
         let fields: Vec<String> = f.0.iter().map(|v| v.field.clone()).collect();
-        assert_eq!(fields, ["a", "b", "d", "e", "e[1]"]);
+        assert_eq!(fields, ["a", "b", "d", "e", "g[1]"]);
         assert!(f.finish().is_err());
         assert!(Fields::default().finish().is_ok());
+    }
+
+    #[test]
+    fn an_over_long_list_is_one_violation() {
+        // A million empty texts: one violation for the list, none for its elements.
+        let values = vec![String::new(); 1_000_000];
+        let mut f = Fields::default();
+        f.text_list("ask.questions", &values, 1, 20, 2000);
+        assert_eq!(f.0.len(), 1);
+        assert_eq!(f.0[0].field, "ask.questions");
+        assert_eq!(f.0[0].reason, "at most 20 entries (found 1000000)");
+    }
+
+    #[test]
+    fn fields_stop_collecting_at_the_cap() {
+        let mut f = Fields::default();
+        let values = vec![String::new(); 20];
+        for i in 0..100 {
+            f.text_list(&format!("l{i}"), &values, 1, 20, 10);
+        }
+        f.extend((0..1_000_000).map(|i| FieldViolation::new(format!("x{i}"), "bad")));
+        assert_eq!(f.0.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(f.0[MAX_VIOLATIONS].field, "");
+        assert_eq!(f.0[MAX_VIOLATIONS].reason, MORE_PROBLEMS);
+    }
+
+    #[test]
+    fn refused_requests_are_hidden_from_the_holder() {
+        assert!(hidden_from_holder(ExchangeState::Refused));
+        for s in ExchangeState::ALL {
+            if *s != ExchangeState::Refused {
+                assert!(!hidden_from_holder(*s), "{s}");
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! the administrators' signatory changes (suspend, reinstate, re-affirm). A change is checked
 //! against the registry, recorded in the audit log, and only then applied, so every change in
 //! force is in the log (and is replayed from it on the next start).
+//!
+//! Separation of duties: an administrator never changes their own agency's standing (a
+//! suspended agency cannot reinstate itself, nor an agency re-affirm itself); another
+//! designated agency's administrator must.
 
 use std::sync::Arc;
 
@@ -44,6 +48,7 @@ impl RegistryHandlers {
         role: accord_domain::Role,
         change: AdminChange,
     ) -> Result<(pb::Signatory, u64), Status> {
+        not_own_agency(caller, &change)?;
         let store = self.state.store()?;
         let _one_at_a_time = self.admin.lock().await;
         let now = self.state.clock.now();
@@ -109,6 +114,22 @@ fn target(
         fields.text("reason", r, 1, 2000);
     }
     (protocol, agency)
+}
+
+/// Refuses a change to the caller's own agency: `PERMISSION_DENIED`.
+fn not_own_agency(caller: &Caller, change: &AdminChange) -> Result<(), Status> {
+    if change.agency_id() != &caller.agency {
+        return Ok(());
+    }
+    let what = match change {
+        AdminChange::Suspend { .. } => "suspend",
+        AdminChange::Reinstate { .. } => "reinstate",
+        AdminChange::Reaffirm { .. } => "re-affirm",
+    };
+    Err(Status::permission_denied(format!(
+        "an administrator may not {what} their own agency ({}): separation of duties requires an administrator of another designated agency",
+        caller.agency
+    )))
 }
 
 fn required_protocol_id(value: &str) -> Result<(), Status> {
