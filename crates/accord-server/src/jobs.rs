@@ -43,27 +43,16 @@ const DEADLINE_MAX_BATCHES: usize = 50;
 /// Marks every exchange whose deadline has passed at `now` as overdue (escalating it).
 /// Returns how many were marked.
 pub async fn run_deadline_once(store: &Store, now: OffsetDateTime) -> Result<usize, StoreError> {
-    let mut marked = 0;
-    for _ in 0..DEADLINE_MAX_BATCHES {
-        let ids = store.overdue_candidates(now, DEADLINE_BATCH).await?;
-        let n = ids.len();
-        let mut progress = false;
-        for id in ids {
-            match store.mark_overdue(id, now).await {
-                Ok(x) => {
-                    progress = true;
-                    marked += 1;
-                    info!(exchange_id = %id, state = %x.state, "exchange overdue; escalated");
-                }
-                Err(StoreError::Closed) => return Err(StoreError::Closed),
-                Err(e) => warn!(exchange_id = %id, error = %e, "could not mark exchange overdue"),
-            }
-        }
-        if n < DEADLINE_BATCH as usize || !progress {
-            break;
-        }
-    }
-    Ok(marked)
+    act_on_candidates(
+        || store.overdue_candidates(now, DEADLINE_BATCH),
+        |id| async move {
+            let x = store.mark_overdue(id, now).await?;
+            info!(exchange_id = %id, state = %x.state, "exchange overdue; escalated");
+            Ok(())
+        },
+        "could not mark exchange overdue",
+    )
+    .await
 }
 
 /// Expires every exchange left waiting past its response deadline plus `grace`: approved or
@@ -77,12 +66,9 @@ pub async fn run_expiry_once(
 ) -> Result<usize, StoreError> {
     let grace = time::Duration::try_from(grace)
         .map_err(|_| StoreError::Precondition(format!("expiry grace {grace:?} is out of range")))?;
-    let mut expired = 0;
-    for _ in 0..DEADLINE_MAX_BATCHES {
-        let ids = store.expiry_candidates(now, grace, DEADLINE_BATCH).await?;
-        let n = ids.len();
-        let mut progress = false;
-        for id in ids {
+    act_on_candidates(
+        || store.expiry_candidates(now, grace, DEADLINE_BATCH),
+        |id| async move {
             let change = Change {
                 action: Action::Expire,
                 actor: Actor::system(),
@@ -91,22 +77,49 @@ pub async fn run_expiry_once(
                 note: String::new(),
                 approved_scope: None,
             };
-            match store.apply(id, None, change).await {
-                Ok(x) => {
+            let x = store.apply(id, None, change).await?;
+            info!(exchange_id = %id, state = %x.state, "exchange expired past its deadline");
+            Ok(())
+        },
+        "could not expire exchange",
+    )
+    .await
+}
+
+/// Reads candidates in batches and acts on each until a batch is short or makes no progress,
+/// at most `DEADLINE_MAX_BATCHES` batches. A candidate that fails (it moved on since it was
+/// read) is logged and left for the next run; only a closing store stops the run.
+async fn act_on_candidates<C, CF, A, AF>(
+    mut candidates: C,
+    mut act: A,
+    failure: &'static str,
+) -> Result<usize, StoreError>
+where
+    C: FnMut() -> CF,
+    CF: Future<Output = Result<Vec<uuid::Uuid>, StoreError>>,
+    A: FnMut(uuid::Uuid) -> AF,
+    AF: Future<Output = Result<(), StoreError>>,
+{
+    let mut done = 0;
+    for _ in 0..DEADLINE_MAX_BATCHES {
+        let ids = candidates().await?;
+        let n = ids.len();
+        let mut progress = false;
+        for id in ids {
+            match act(id).await {
+                Ok(()) => {
                     progress = true;
-                    expired += 1;
-                    info!(exchange_id = %id, state = %x.state, "exchange expired past its deadline");
+                    done += 1;
                 }
                 Err(StoreError::Closed) => return Err(StoreError::Closed),
-                // It moved on (answered, responded, withdrawn) since it was read: nothing to do.
-                Err(e) => warn!(exchange_id = %id, error = %e, "could not expire exchange"),
+                Err(e) => warn!(exchange_id = %id, error = %e, "{failure}"),
             }
         }
         if n < DEADLINE_BATCH as usize || !progress {
             break;
         }
     }
-    Ok(expired)
+    Ok(done)
 }
 
 /// Purges content whose retention ended by `now`, then the requests of exchanges that ended
