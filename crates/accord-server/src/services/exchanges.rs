@@ -30,6 +30,47 @@ impl ExchangeHandlers {
     pub fn new(state: AppState) -> Self {
         ExchangeHandlers { state }
     }
+
+    /// A requester's change that carries only a free-text note (withdraw, acknowledge):
+    /// authorise, check the note, apply the action with the caller as actor.
+    async fn apply_noted<T>(
+        &self,
+        request: Request<T>,
+        op: Operation,
+        action: Action,
+        exchange: impl Fn(&T) -> &str,
+        expected_version: impl Fn(&T) -> u64,
+        note: (&'static str, fn(&T) -> &str, usize),
+    ) -> Result<accord_store::Exchange, Status> {
+        let caller = self.state.authenticate(&request)?;
+        let msg = request.into_inner();
+        let id = exchange_id("exchange_id", exchange(&msg))?;
+        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let (note_field, note_of, min_len) = note;
+        let mut fields = Fields::default();
+        fields.text(note_field, note_of(&msg), min_len, 2000);
+        fields.finish()?;
+        let actor = actor_as(&caller, role);
+        let now = self.state.clock.now();
+        apply_change(
+            &self.state,
+            &caller,
+            op,
+            x,
+            optional_version(expected_version(&msg)),
+            |_| {
+                Ok(Change {
+                    action,
+                    actor: actor.clone(),
+                    now,
+                    decision: None,
+                    note: note_of(&msg).to_owned(),
+                    approved_scope: None,
+                })
+            },
+        )
+        .await
+    }
 }
 
 /// The relation a submission claims: by the agency ids as written. An unreadable or missing
@@ -333,34 +374,16 @@ impl ExchangeService for ExchangeHandlers {
         &self,
         request: Request<pb::WithdrawRequestRequest>,
     ) -> RpcResult<pb::WithdrawRequestResponse> {
-        let caller = self.state.authenticate(&request)?;
-        let msg = request.into_inner();
-        let id = exchange_id("exchange_id", &msg.exchange_id)?;
-        let op = Operation::WithdrawRequest;
-        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
-        let mut fields = Fields::default();
-        fields.text("reason", &msg.reason, 1, 2000);
-        fields.finish()?;
-        let actor = actor_as(&caller, role);
-        let now = self.state.clock.now();
-        let x = apply_change(
-            &self.state,
-            &caller,
-            op,
-            x,
-            optional_version(msg.expected_version),
-            |_| {
-                Ok(Change {
-                    action: Action::Withdraw,
-                    actor: actor.clone(),
-                    now,
-                    decision: None,
-                    note: msg.reason.clone(),
-                    approved_scope: None,
-                })
-            },
-        )
-        .await?;
+        let x = self
+            .apply_noted(
+                request,
+                Operation::WithdrawRequest,
+                Action::Withdraw,
+                |m| &m.exchange_id,
+                |m| m.expected_version,
+                ("reason", |m| &m.reason, 1),
+            )
+            .await?;
         info!(exchange_id = %x.id, "request withdrawn");
         Ok(Response::new(pb::WithdrawRequestResponse {
             exchange: Some(exchange_response(&x)),
@@ -537,34 +560,16 @@ impl ExchangeService for ExchangeHandlers {
         &self,
         request: Request<pb::AcknowledgeResponseRequest>,
     ) -> RpcResult<pb::AcknowledgeResponseResponse> {
-        let caller = self.state.authenticate(&request)?;
-        let msg = request.into_inner();
-        let id = exchange_id("exchange_id", &msg.exchange_id)?;
-        let op = Operation::AcknowledgeResponse;
-        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
-        let mut fields = Fields::default();
-        fields.text("note", &msg.note, 0, 2000);
-        fields.finish()?;
-        let actor = actor_as(&caller, role);
-        let now = self.state.clock.now();
-        let x = apply_change(
-            &self.state,
-            &caller,
-            op,
-            x,
-            optional_version(msg.expected_version),
-            |_| {
-                Ok(Change {
-                    action: Action::Acknowledge,
-                    actor: actor.clone(),
-                    now,
-                    decision: None,
-                    note: msg.note.clone(),
-                    approved_scope: None,
-                })
-            },
-        )
-        .await?;
+        let x = self
+            .apply_noted(
+                request,
+                Operation::AcknowledgeResponse,
+                Action::Acknowledge,
+                |m| &m.exchange_id,
+                |m| m.expected_version,
+                ("note", |m| &m.note, 0),
+            )
+            .await?;
         info!(exchange_id = %x.id, "response acknowledged");
         Ok(Response::new(pb::AcknowledgeResponseResponse {
             exchange: Some(exchange_response(&x)),
