@@ -5,14 +5,60 @@
 
 use time::OffsetDateTime;
 
-/// When an earlier exchange was, for a message: its date and how long ago.
-fn when(then: OffsetDateTime, now: OffsetDateTime) -> String {
-    let days = (now - then).whole_days();
-    match days {
-        i64::MIN..=0 => format!("{} (today)", then.date()),
-        1 => format!("{} (yesterday)", then.date()),
-        d => format!("{} ({d} days ago)", then.date()),
+/// Appends when an earlier exchange was, for a message: its date and how long ago. Written
+/// straight into the message (no intermediate strings): this runs on the policy check's hot path.
+fn push_when(out: &mut String, then: OffsetDateTime, now: OffsetDateTime) {
+    push_date(out, then.date());
+    match (now - then).whole_days() {
+        i64::MIN..=0 => out.push_str(" (today)"),
+        1 => out.push_str(" (yesterday)"),
+        d => {
+            out.push_str(" (");
+            push_int(out, d);
+            out.push_str(" days ago)");
+        }
     }
+}
+
+/// Appends an exchange id in its hyphenated lowercase form without the formatting machinery.
+fn push_exchange_id(out: &mut String, id: uuid::Uuid) {
+    let mut buf = uuid::Uuid::encode_buffer();
+    out.push_str(id.hyphenated().encode_lower(&mut buf));
+}
+
+/// `YYYY-MM-DD`, as `Date`'s `Display` writes it for years 0 to 9999.
+fn push_date(out: &mut String, d: time::Date) {
+    let (y, m, day) = (d.year(), u8::from(d.month()), d.day());
+    if (0..=9999).contains(&y) {
+        push_padded(out, y as u32, 4);
+        out.push('-');
+        push_padded(out, u32::from(m), 2);
+        out.push('-');
+        push_padded(out, u32::from(day), 2);
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{d}");
+    }
+}
+
+fn push_padded(out: &mut String, mut n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for &b in &digits[i..] {
+        out.push(char::from(b));
+    }
+}
+
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_padded(out, u32::try_from(n.unsigned_abs()).unwrap_or(u32::MAX), 1);
 }
 
 /// The same requester asked the same holder about the same child for the same purpose within the
@@ -30,7 +76,7 @@ pub mod r13_repeat_request {
 
     use crate::catalogue::RuleInfo;
     use crate::context::{sought_again, Cx};
-    use crate::rules::list;
+    use crate::rules::push_list;
 
     pub const ID: &str = "R13-repeat-request";
     pub const INFO: RuleInfo = RuleInfo {
@@ -46,25 +92,29 @@ pub mod r13_repeat_request {
             return;
         };
         let again = sought_again(cx.request, prior);
-        let what = if again.is_empty() {
-            "The categories it concerned are not recorded, so treat it as the same information."
-                .to_owned()
+        let mut m = String::with_capacity(480);
+        m.push_str("Your agency asked the same holder about this child for the same purpose on ");
+        super::push_when(&mut m, prior.submitted_at, cx.now);
+        m.push_str(" (exchange ");
+        super::push_exchange_id(&mut m, prior.exchange_id);
+        m.push_str(", now ");
+        m.push_str(prior.state.as_str());
+        m.push_str("). ");
+        if again.is_empty() {
+            m.push_str(
+                "The categories it concerned are not recorded, so treat it as the same information.",
+            );
         } else {
-            format!("This request seeks {} again.", list(again))
-        };
-        cx.flag(
-            &INFO,
-            format!(
-                "Your agency asked the same holder about this child for the same purpose on {} \
-                 (exchange {}, now {}). {what} Sharing once does not make sharing again right: \
-                 say what has changed since, whether consent should be sought again, and why \
-                 the earlier information is not enough. The holder should check that what it \
-                 shares is still relevant and accurate.",
-                super::when(prior.submitted_at, cx.now),
-                prior.exchange_id,
-                prior.state
-            ),
+            m.push_str("This request seeks ");
+            push_list(&mut m, again);
+            m.push_str(" again.");
+        }
+        m.push_str(
+            " Sharing once does not make sharing again right: say what has changed since, \
+             whether consent should be sought again, and why the earlier information is not \
+             enough. The holder should check that what it shares is still relevant and accurate.",
         );
+        cx.flag(&INFO, m);
     }
 }
 
@@ -79,7 +129,7 @@ pub mod r13_related_request {
 
     use crate::catalogue::RuleInfo;
     use crate::context::Cx;
-    use crate::rules::list;
+    use crate::rules::push_list;
 
     pub const ID: &str = "R13-related-request";
     pub const INFO: RuleInfo = RuleInfo {
@@ -97,18 +147,20 @@ pub mod r13_related_request {
         let Some(prior) = cx.related_to else {
             return;
         };
-        cx.flag(
-            &INFO,
-            format!(
-                "Your agency asked the same holder about this child for the same purpose on {} \
-                 (exchange {}, now {}), about {}: none of the categories sought now. Recorded \
-                 for the file; the holder may read the two together.",
-                super::when(prior.submitted_at, cx.now),
-                prior.exchange_id,
-                prior.state,
-                list(prior.categories.iter().map(|c| c.as_str()))
-            ),
+        let mut m = String::with_capacity(320);
+        m.push_str("Your agency asked the same holder about this child for the same purpose on ");
+        super::push_when(&mut m, prior.submitted_at, cx.now);
+        m.push_str(" (exchange ");
+        super::push_exchange_id(&mut m, prior.exchange_id);
+        m.push_str(", now ");
+        m.push_str(prior.state.as_str());
+        m.push_str("), about ");
+        push_list(&mut m, prior.categories.iter().map(|c| c.as_str()));
+        m.push_str(
+            ": none of the categories sought now. Recorded for the file; the holder may read \
+             the two together.",
         );
+        cx.flag(&INFO, m);
     }
 }
 

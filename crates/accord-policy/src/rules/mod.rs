@@ -189,8 +189,15 @@ pub(crate) fn run_all(cx: &mut Cx<'_>) {
 /// `a, b and c` — for messages that list ids or names. Written straight into one string:
 /// messages are only built when a finding is produced, but some requests produce several.
 pub(crate) fn list<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
-    let mut items = items.into_iter().peekable();
     let mut out = String::new();
+    push_list(&mut out, items);
+    out
+}
+
+/// Appends "a, b and c" (or "none") to `out`.
+pub(crate) fn push_list<'s>(out: &mut String, items: impl IntoIterator<Item = &'s str>) {
+    let mut items = items.into_iter().peekable();
+    let start = out.len();
     let mut first = true;
     while let Some(item) = items.next() {
         if !first {
@@ -203,10 +210,9 @@ pub(crate) fn list<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
         out.push_str(item);
         first = false;
     }
-    if out.is_empty() {
+    if out.len() == start {
         out.push_str("none");
     }
-    out
 }
 
 /// How a role is named to a practitioner.
