@@ -130,6 +130,12 @@ impl ExchangeState {
         matches!(self, Self::Closed | Self::Withdrawn | Self::Expired)
     }
 
+    /// Whether the holding agency may see the exchange. A request the policy check refused
+    /// ("do not share", `001 When`) never reached the holder, so it is its requester's alone.
+    pub fn visible_to_holder(self) -> bool {
+        self != Self::Refused
+    }
+
     /// Waiting on the holding agency's decision, so subject to the response deadline.
     pub fn awaits_decision(self) -> bool {
         matches!(self, Self::AwaitingApproval | Self::Escalated)
@@ -331,6 +337,16 @@ mod tests {
         for s in S::ALL.iter().filter(|s| s.is_terminal()) {
             for a in [A::Approve, A::Respond, A::Withdraw, A::Escalate, A::Close] {
                 assert!(s.apply(a).is_err(), "{s} accepted {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn refused_requests_are_hidden_from_the_holder() {
+        assert!(!S::Refused.visible_to_holder());
+        for s in S::ALL {
+            if *s != S::Refused {
+                assert!(s.visible_to_holder(), "{s}");
             }
         }
     }

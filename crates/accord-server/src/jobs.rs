@@ -443,6 +443,30 @@ mod tests {
         .unwrap_or_else(|e| panic!("open store: {e}"))
     }
 
+    /// The holding agency's IG lead, who decides in these tests.
+    fn ig_lead() -> Actor {
+        Actor {
+            agency: Some(id("council")),
+            subject: "ig-1".into(),
+            roles: vec![Role::IgLead],
+        }
+    }
+
+    /// A decision with nothing but its kind, maker and time; tests fill in the rest.
+    fn decision(kind: DecisionKind, by: &Actor, at: OffsetDateTime) -> Decision {
+        Decision {
+            kind,
+            decided_by: by.clone(),
+            decided_at: at,
+            categories: Vec::new(),
+            conditions: Conditions::default(),
+            reasons: Vec::new(),
+            questions: Vec::new(),
+            escalate_to: None,
+            note: String::new(),
+        }
+    }
+
     fn submission(key: &str, now: OffsetDateTime, respond_within: time::Duration) -> Submission {
         let request = Request {
             protocol_id: id("test-isp"),
@@ -585,21 +609,10 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .exchange;
-        let ig = Actor {
-            agency: Some(id("council")),
-            subject: "ig-1".into(),
-            roles: vec![Role::IgLead],
-        };
+        let ig = ig_lead();
         let ask = Decision {
-            kind: DecisionKind::AskForMoreInformation,
-            decided_by: ig.clone(),
-            decided_at: clock.now(),
-            categories: Vec::new(),
-            conditions: Conditions::default(),
-            reasons: Vec::new(),
             questions: vec!["Which school does the child attend?".into()],
-            escalate_to: None,
-            note: String::new(),
+            ..decision(DecisionKind::AskForMoreInformation, &ig, clock.now())
         };
         store
             .apply(
@@ -703,21 +716,10 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .exchange;
-        let ig = Actor {
-            agency: Some(id("council")),
-            subject: "ig-1".into(),
-            roles: vec![Role::IgLead],
-        };
+        let ig = ig_lead();
         let decision = Decision {
-            kind: DecisionKind::Approve,
-            decided_by: ig.clone(),
-            decided_at: clock.now(),
             categories: vec![id("education")],
-            conditions: Conditions::default(),
-            reasons: Vec::new(),
-            questions: Vec::new(),
-            escalate_to: None,
-            note: String::new(),
+            ..decision(DecisionKind::Approve, &ig, clock.now())
         };
         let x = store
             .apply(

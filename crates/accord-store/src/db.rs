@@ -626,15 +626,22 @@ macro_rules! backend {
                     crate::Party::Requester => {
                         qb.push("requesting_agency = ").push_bind(f.agency.clone());
                     }
+                    // A holder never lists what is not visible to it (a refused request:
+                    // `ExchangeState::visible_to_holder`).
                     crate::Party::Holder => {
-                        qb.push("holding_agency = ").push_bind(f.agency.clone());
+                        qb.push("holding_agency = ")
+                            .push_bind(f.agency.clone())
+                            .push(" AND state <> ")
+                            .push_bind(accord_domain::ExchangeState::Refused.as_str());
                     }
                     crate::Party::Either => {
                         qb.push("(requesting_agency = ")
                             .push_bind(f.agency.clone())
-                            .push(" OR holding_agency = ")
+                            .push(" OR (holding_agency = ")
                             .push_bind(f.agency.clone())
-                            .push(")");
+                            .push(" AND state <> ")
+                            .push_bind(accord_domain::ExchangeState::Refused.as_str())
+                            .push("))");
                     }
                 }
                 if !f.states.is_empty() {

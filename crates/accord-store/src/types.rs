@@ -139,7 +139,8 @@ pub enum Party {
     Either,
 }
 
-/// Filters for listing exchanges. Always scoped to one agency: nobody lists another's.
+/// Filters for listing exchanges. Always scoped to one agency: nobody lists another's, and a
+/// holder never lists an exchange not visible to it (`ExchangeState::visible_to_holder`).
 #[derive(Debug, Clone)]
 pub struct ExchangeQuery {
     pub agency: AgencyId,

@@ -12,8 +12,8 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::{
-    actor_as, apply_change, exchange_id, hidden_from_holder, load_authorized, optional_version,
-    page, purpose_of, version_conflict, Fields,
+    actor_as, apply_change, exchange_id, load_authorized, optional_version, page, purpose_of,
+    version_conflict, Fields,
 };
 use crate::authz::{self, Operation, Relation};
 use crate::convert::{self, ProtoEnum};
@@ -310,28 +310,6 @@ impl ExchangeService for ExchangeHandlers {
         let (page_size, page_token) = page(&mut fields, "page", msg.page.as_ref());
         fields.finish()?;
 
-        // A request the check refused is hidden from its holder (`hidden_from_holder`). As
-        // holder only, the store leaves it out (so pages stay full); as either side, a refused
-        // row the caller holds is dropped from the page, whose token stays valid.
-        let mut states = states;
-        if party == Party::Holder {
-            if states.is_empty() {
-                states = ExchangeState::ALL
-                    .iter()
-                    .copied()
-                    .filter(|s| !hidden_from_holder(*s))
-                    .collect();
-            } else {
-                states.retain(|s| !hidden_from_holder(*s));
-                if states.is_empty() {
-                    return Ok(Response::new(pb::ListExchangesResponse {
-                        exchanges: Vec::new(),
-                        page: Some(pb::PageInfo::default()),
-                    }));
-                }
-            }
-        }
-
         let result = self
             .state
             .store()?
@@ -361,7 +339,6 @@ impl ExchangeService for ExchangeHandlers {
             exchanges: page
                 .items
                 .iter()
-                .filter(|x| !(x.holding_agency == caller.agency && hidden_from_holder(x.state)))
                 .map(convert::exchange_summary_to_proto)
                 .collect(),
             page: Some(pb::PageInfo {
