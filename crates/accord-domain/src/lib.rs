@@ -12,13 +12,15 @@ pub mod ids;
 pub mod loader;
 pub mod protocol;
 pub mod request;
+pub mod signatory;
 pub mod validation;
 
 pub use assessment::{Assessment, Finding, History, Outcome, PriorExchange, Severity};
 pub use enums::*;
 pub use exchange::{
-    Action, Actor, Conditions, Decision, DecisionKind, ExchangeState, InvalidTransition,
-    ResponseItem,
+    Action, Actor, Applied, AuditEvent, AuditEventKind, Command, Conditions, Decision,
+    DecisionDraft, DecisionKind, Exchange, ExchangeState, InvalidTransition, Notice, NoticeKind,
+    Refusal, ResponseDraft, ResponseItem, ResponseMeta,
 };
 pub use ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
 pub use loader::{load_protocol_file, parse_protocol, ProtocolError, ProtocolErrors};
@@ -27,4 +29,5 @@ pub use request::{
     CategoryRequest, Consent, LawfulBasisClaim, OnwardDisclosure, Practitioner, Request, Subject,
     SubjectIdentifier, SubjectNotification,
 };
+pub use signatory::{AdminChange, SignatoryChanged, SignatoryRefusal};
 pub use validation::FieldViolation;

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use accord_domain::FieldViolation;
+use accord_domain::Refusal;
 use accord_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -24,27 +25,90 @@ pub fn exchange_not_found(id: Uuid) -> Status {
     Status::not_found(format!("exchange {id} not found"))
 }
 
-/// The one exhaustive mapping of store errors to statuses. (`impl From<StoreError> for
-/// Status` is impossible here: both types are foreign. Use this function, or
-/// [`StoreResultExt::or_status`] on a store result.)
-pub fn store_status(e: StoreError) -> Status {
-    match e {
-        StoreError::NotFound(id) => exchange_not_found(id),
-        e @ StoreError::Conflict { .. } => Status::aborted(format!("{e}; read it again and retry")),
-        StoreError::InvalidTransition(t) => Status::failed_precondition(t.to_string()),
-        StoreError::Precondition(reason) => Status::failed_precondition(reason),
-        // Database and configuration detail may name tables, hosts or constraint values: it
-        // goes to the log, never to the client.
-        StoreError::Config(detail) => {
-            error!(detail = %detail, "store configuration error");
-            Status::internal("internal error")
+/// Every error a handler answers with, by meaning. `From<ApiError> for Status` is the one
+/// place a meaning becomes a gRPC code (with the `google.rpc.BadRequest` detail for bad
+/// input); store errors and domain refusals convert into it exhaustively.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Bad input: every problem with its field (`INVALID_ARGUMENT` + `BadRequest`).
+    Invalid(Vec<FieldViolation>),
+    /// The exchange does not exist or the caller may not know it does (`NOT_FOUND`).
+    ExchangeNotFound(Uuid),
+    /// Someone else changed it first (`ABORTED`).
+    Conflict(String),
+    /// Not allowed in the exchange's state (`FAILED_PRECONDITION`).
+    Precondition(String),
+    /// The person may not do this (`PERMISSION_DENIED`).
+    NotPermitted(String),
+    /// The broker is shutting down (`UNAVAILABLE`).
+    Unavailable,
+    /// Anything else: logged, never described to the client (`INTERNAL`).
+    Internal,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => ApiError::ExchangeNotFound(id),
+            e @ StoreError::Conflict { .. } => {
+                ApiError::Conflict(format!("{e}; read it again and retry"))
+            }
+            StoreError::InvalidTransition(t) => ApiError::Precondition(t.to_string()),
+            StoreError::Refused(r) => r.into(),
+            StoreError::InvalidInput { field, reason } => {
+                ApiError::Invalid(vec![FieldViolation::new(field, reason)])
+            }
+            StoreError::MalformedEntry(what) => {
+                ApiError::Invalid(vec![FieldViolation::new("entries", what)])
+            }
+            // Database and configuration detail may name tables, hosts or constraint values:
+            // it goes to the log, never to the client.
+            StoreError::Config(detail) => {
+                error!(detail = %detail, "store configuration error");
+                ApiError::Internal
+            }
+            StoreError::Database(detail) => {
+                error!(detail = %detail, "database error");
+                ApiError::Internal
+            }
+            StoreError::Closed => ApiError::Unavailable,
         }
-        StoreError::Database(detail) => {
-            error!(detail = %detail, "database error");
-            Status::internal("internal error")
-        }
-        StoreError::Closed => Status::unavailable("the broker is shutting down; retry shortly"),
     }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(v) => ApiError::Invalid(v),
+            Refusal::NotPermitted(m) => ApiError::NotPermitted(m),
+            r @ (Refusal::Transition(_)
+            | Refusal::WrongState(_)
+            | Refusal::NoResponse
+            | Refusal::Purged
+            | Refusal::NotDue(_)) => ApiError::Precondition(r.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(v) => invalid_argument(v),
+            ApiError::ExchangeNotFound(id) => exchange_not_found(id),
+            ApiError::Conflict(m) => Status::aborted(m),
+            ApiError::Precondition(m) => Status::failed_precondition(m),
+            ApiError::NotPermitted(m) => Status::permission_denied(m),
+            ApiError::Unavailable => {
+                Status::unavailable("the broker is shutting down; retry shortly")
+            }
+            ApiError::Internal => Status::internal("internal error"),
+        }
+    }
+}
+
+/// The status for a store error (through [`ApiError`]).
+pub fn store_status(e: StoreError) -> Status {
+    ApiError::from(e).into()
 }
 
 /// `store.get(id).await.or_status()?` in a handler.
@@ -189,7 +253,7 @@ mod tests {
                 Code::FailedPrecondition,
             ),
             (
-                StoreError::Precondition("no response yet".into()),
+                StoreError::Refused(Refusal::NoResponse),
                 Code::FailedPrecondition,
             ),
             (StoreError::Config("bad key".into()), Code::Internal),

@@ -22,7 +22,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use accord_domain::{Action, Actor};
+use accord_domain::{Actor, Command};
 use accord_store::{Change, Store, StoreError};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::JobSettings;
 use crate::context::{Clock, Shutdown};
-use crate::registry::{AdminChange, Registry};
+use crate::registry::{AdminChange, AdminChangeEvent, Registry};
 use crate::AppState;
 
 /// Overdue candidates read per batch.
@@ -64,18 +64,17 @@ pub async fn run_expiry_once(
     now: OffsetDateTime,
     grace: Duration,
 ) -> Result<usize, StoreError> {
-    let grace = time::Duration::try_from(grace)
-        .map_err(|_| StoreError::Precondition(format!("expiry grace {grace:?} is out of range")))?;
+    let grace = time::Duration::try_from(grace).map_err(|_| StoreError::InvalidInput {
+        field: "expiry_grace",
+        reason: format!("{grace:?} is out of range"),
+    })?;
     act_on_candidates(
         || store.expiry_candidates(now, grace, DEADLINE_BATCH),
         |id| async move {
             let change = Change {
-                action: Action::Expire,
+                command: Command::Expire,
                 actor: Actor::system(),
                 now,
-                decision: None,
-                note: String::new(),
-                approved_scope: None,
             };
             let x = store.apply(id, None, change).await?;
             info!(exchange_id = %id, state = %x.state, "exchange expired past its deadline");
@@ -140,10 +139,9 @@ pub async fn run_retention_once(
     let ended_before = time::Duration::try_from(unanswered_request_retention)
         .ok()
         .and_then(|d| now.checked_sub(d))
-        .ok_or_else(|| {
-            StoreError::Precondition(format!(
-                "unanswered request retention {unanswered_request_retention:?} before {now} is out of range"
-            ))
+        .ok_or_else(|| StoreError::InvalidInput {
+            field: "unanswered_request_retention",
+            reason: format!("{unanswered_request_retention:?} before {now} is out of range"),
         })?;
     let requests = store.purge_unanswered_requests(ended_before).await?;
     if requests > 0 {
@@ -619,12 +617,12 @@ mod tests {
                 asked.id,
                 Some(asked.version),
                 Change {
-                    action: Action::AskForMoreInformation,
+                    command: Command::Decide(DecisionDraft {
+                        questions: ask.questions,
+                        ..DecisionDraft::new(DecisionKind::AskForMoreInformation)
+                    }),
                     actor: ig,
                     now: clock.now(),
-                    decision: Some(ask),
-                    note: String::new(),
-                    approved_scope: None,
                 },
             )
             .await
@@ -726,12 +724,13 @@ mod tests {
                 x.id,
                 Some(x.version),
                 Change {
-                    action: Action::Approve,
+                    // Approve takes the proposed scope: education.
+                    command: Command::Decide(DecisionDraft {
+                        conditions: decision.conditions,
+                        ..DecisionDraft::new(DecisionKind::Approve)
+                    }),
                     actor: ig.clone(),
                     now: clock.now(),
-                    decision: Some(decision),
-                    note: String::new(),
-                    approved_scope: Some((vec![id("education")], Conditions::default())),
                 },
             )
             .await
@@ -753,7 +752,7 @@ mod tests {
                     ..ig
                 },
                 clock.now(),
-                clock.now() + time::Duration::days(30),
+                30,
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -773,12 +772,11 @@ mod tests {
                 withdrawn.id,
                 Some(withdrawn.version),
                 Change {
-                    action: Action::Withdraw,
+                    command: Command::Withdraw {
+                        reason: String::new(),
+                    },
                     actor: police.clone(),
                     now: clock.now(),
-                    decision: None,
-                    note: String::new(),
-                    approved_scope: None,
                 },
             )
             .await
@@ -851,7 +849,7 @@ mod tests {
             .unwrap_or_else(|_| panic!("the job did not stop on shutdown"))
             .unwrap_or_else(|e| panic!("{e}"));
         let fetched = store.fetch_response(x.id, police, clock.now()).await;
-        assert!(matches!(fetched, Err(StoreError::Precondition(_))));
+        assert!(matches!(fetched, Err(StoreError::Refused(Refusal::Purged))));
         // Still awaiting approval: an open exchange keeps its request.
         let open = store
             .get(waiting.id)

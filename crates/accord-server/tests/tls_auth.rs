@@ -16,7 +16,7 @@ use accord_proto::v1::registry_service_server::{RegistryService, RegistryService
 use accord_server::auth::TokenClaims;
 use accord_server::authz::Operation;
 use accord_server::dev::{self, DevPki, DevSpec};
-use accord_server::registry::AdminChange;
+use accord_server::registry::{AdminChange, AdminChangeEvent};
 use accord_server::{convert, tls, AppState, Clock, ServerConfig};
 use anyhow::{anyhow, Context, Result};
 use tokio::io::AsyncReadExt;

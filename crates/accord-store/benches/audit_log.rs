@@ -303,7 +303,7 @@ async fn run(cfg: Cfg) -> Result<()> {
 
 fn admin_event(i: usize) -> AdminEvent {
     AdminEvent {
-        kind: "signatory_reaffirmed".into(),
+        kind: accord_domain::AuditEventKind::SignatoryReaffirmed,
         protocol_id: "sandwell-isp".into(),
         agency_id: AgencyId::parse("west-midlands-police").ok(),
         detail: serde_json::json!({ "n": i, "note": "re-affirmed at the annual partnership meeting" }),

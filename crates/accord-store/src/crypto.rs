@@ -161,24 +161,8 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// What the audit log records of a free-text field instead of the text (`docs/storage.md`,
-/// "What `detail` holds"): `{"sha256": <hex of the UTF-8 text>, "chars": <characters>}`, or
-/// `null` for empty text. The text itself stays in the exchange record, so whoever holds it can
-/// show it is what was recorded, while the permanent, unpurgeable log never holds it.
-pub(crate) fn text_digest(text: &str) -> serde_json::Value {
-    if text.is_empty() {
-        return serde_json::Value::Null;
-    }
-    serde_json::json!({
-        "sha256": sha256_hex(text.as_bytes()),
-        "chars": text.chars().count(),
-    })
-}
-
-/// [`text_digest`] of each text of a list, in order.
-pub(crate) fn text_digests(texts: &[String]) -> serde_json::Value {
-    serde_json::Value::Array(texts.iter().map(|t| text_digest(t)).collect())
-}
+/// Free text as the permanent log records it: the aggregate's digest, one definition.
+pub(crate) use accord_domain::exchange::text_digest;
 
 #[cfg(test)]
 mod tests {

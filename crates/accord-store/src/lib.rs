@@ -46,18 +46,44 @@ pub enum StoreError {
         "exchange {id} was changed by someone else (expected version {expected}, found {found})"
     )]
     Conflict { id: Uuid, expected: u64, found: u64 },
+    /// The transition table does not allow the action from the exchange's state.
     #[error(transparent)]
     InvalidTransition(#[from] accord_domain::InvalidTransition),
-    /// The operation is not valid for reasons other than the state (e.g. no response yet,
-    /// content already purged).
-    #[error("{0}")]
-    Precondition(String),
+    /// The exchange's rules refused the command (who may act, scope, no response yet,
+    /// content purged, …): [`accord_domain::Exchange::handle`].
+    #[error(transparent)]
+    Refused(accord_domain::Refusal),
+    /// An argument the store cannot take: `field` names it (a page token it did not issue,
+    /// an idempotency key out of bounds, an instant or number out of range).
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    /// An audit entry given for offline verification is not well formed.
+    #[error("malformed audit entry: {0}")]
+    MalformedEntry(&'static str),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("store is shutting down")]
     Closed,
+}
+
+impl From<accord_domain::Refusal> for StoreError {
+    fn from(r: accord_domain::Refusal) -> Self {
+        match r {
+            accord_domain::Refusal::Transition(t) => StoreError::InvalidTransition(t),
+            r => StoreError::Refused(r),
+        }
+    }
+}
+
+impl StoreError {
+    pub(crate) fn bad_page_token() -> Self {
+        StoreError::InvalidInput {
+            field: "page_token",
+            reason: "invalid page token".into(),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -107,7 +133,7 @@ fn encode_token(tag: &str, a: i64, b: &str) -> String {
 }
 
 fn decode_token(tag: &str, token: &str) -> Result<(i64, String)> {
-    let bad = || StoreError::Precondition("invalid page token".into());
+    let bad = StoreError::bad_page_token;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;
@@ -251,9 +277,10 @@ impl Store {
             now,
         } = submission;
         if idempotency_key.is_empty() || idempotency_key.len() > 256 {
-            return Err(StoreError::Precondition(
-                "the idempotency key must be 1 to 256 bytes".into(),
-            ));
+            return Err(StoreError::InvalidInput {
+                field: "idempotency_key",
+                reason: "must be 1 to 256 bytes".into(),
+            });
         }
         let now = to_us(now)?;
         let id = Uuid::now_v7();
@@ -310,8 +337,7 @@ impl Store {
             None => None,
             Some(t) => {
                 let (at, id) = decode_token("x1", t)?;
-                let id = Uuid::parse_str(&id)
-                    .map_err(|_| StoreError::Precondition("invalid page token".into()))?;
+                let id = Uuid::parse_str(&id).map_err(|_| StoreError::bad_page_token())?;
                 Some((at, id))
             }
         };
@@ -343,9 +369,10 @@ impl Store {
         })
     }
 
-    /// Applies a state change: checks the transition with `ExchangeState::apply`, checks
-    /// `expected_version` when given (else `Conflict`), writes the new state, the decision,
-    /// the audit entry and inbox events in one transaction.
+    /// Carries out a command on an exchange: checks `expected_version` when given (else
+    /// `Conflict`), lets the aggregate decide ([`accord_domain::Exchange::handle`]; a refusal
+    /// is `InvalidTransition` or `Refused`), and writes the new state, the decision, the audit
+    /// entries and inbox events in one transaction.
     pub async fn apply(
         &self,
         id: Uuid,
@@ -367,13 +394,16 @@ impl Store {
     /// Marks an exchange overdue and escalates it (deadline job): audit entry `overdue` and
     /// inbox events to both agencies. Idempotent: an exchange already overdue is skipped.
     pub async fn mark_overdue(&self, id: Uuid, now: OffsetDateTime) -> Result<Exchange> {
-        let out = self
-            .call(Op::Overdue {
-                id,
-                now: to_us(now)?,
-            })
-            .await?;
-        exchange_of(out, &self.inner.keys)
+        self.apply(
+            id,
+            None,
+            Change {
+                command: accord_domain::Command::MarkOverdue,
+                actor: Actor::system(),
+                now,
+            },
+        )
+        .await
     }
 
     /// Open exchanges awaiting a decision whose `respond_by` has passed and are not yet
@@ -387,7 +417,7 @@ impl Store {
     /// `more_info_requested` (the requester never answered), `approved` or `partly_approved`
     /// (the holder never responded) with `respond_by + grace <= now`, oldest deadline first, at
     /// most `limit`. The caller expires each with
-    /// `apply(id, None, Change { action: Action::Expire, actor: Actor::system(), .. })`; one
+    /// `apply(id, None, Change { command: Command::Expire, actor: Actor::system(), .. })`; one
     /// that moved on meanwhile fails that transition and is skipped.
     pub async fn expiry_candidates(
         &self,
@@ -397,7 +427,10 @@ impl Store {
     ) -> Result<Vec<Uuid>> {
         let deadline = now
             .checked_sub(grace)
-            .ok_or_else(|| StoreError::Precondition("now - grace is out of range".into()))?;
+            .ok_or_else(|| StoreError::InvalidInput {
+                field: "grace",
+                reason: "now - grace is out of range".into(),
+            })?;
         let deadline = to_us(deadline)?;
         dispatch!(
             &self.inner.db,
@@ -406,7 +439,9 @@ impl Store {
     }
 
     /// Stores the holder's response (encrypted), moves the exchange to `responded`, audits the
-    /// content's SHA-256, size and categories (never the content).
+    /// content's SHA-256, size and categories (never the content). The aggregate checks the
+    /// items against the approved scope and sets how long the content is kept: the approval's
+    /// retention condition, else `purpose_retention_days`.
     pub async fn respond(
         &self,
         id: Uuid,
@@ -414,48 +449,40 @@ impl Store {
         items: Vec<ResponseItem>,
         actor: Actor,
         now: OffsetDateTime,
-        retain_until: OffsetDateTime,
+        purpose_retention_days: u32,
     ) -> Result<Exchange> {
         let value = serde_json::to_value(&items)
             .map_err(|e| StoreError::Database(format!("serialise response: {e}")))?;
         let plain = canonical_json(&value);
-        let content_sha256 = crypto::sha256_hex(plain.as_bytes());
         let content_ct = self
             .inner
             .keys
             .encrypt(id, Blob::Response, plain.as_bytes())?;
-        let mut categories = Vec::new();
-        for i in &items {
-            if !categories.contains(&i.category) {
-                categories.push(i.category.clone());
-            }
-        }
         let count = |f: &dyn Fn(&ResponseItem) -> bool| items.iter().filter(|i| f(i)).count();
-        let detail = json!({
-            "items": items.len(),
-            "facts": count(&|i| i.kind == accord_domain::ItemKind::Fact),
-            "opinions": count(&|i| i.kind == accord_domain::ItemKind::Opinion),
-            "historical": count(&|i| i.historical),
-            "retain_until_us": to_us(retain_until)?,
-        });
+        let draft = accord_domain::ResponseDraft {
+            item_categories: items.iter().map(|i| i.category.clone()).collect(),
+            content_sha256: crypto::sha256_hex(plain.as_bytes()),
+            content_size: plain.len() as u64,
+            facts: count(&|i| i.kind == accord_domain::ItemKind::Fact),
+            opinions: count(&|i| i.kind == accord_domain::ItemKind::Opinion),
+            historical: count(&|i| i.historical),
+            purpose_retention_days,
+        };
         let op = RespondOp {
             id,
             expected_version,
             content_ct,
-            content_sha256,
-            content_size: plain.len() as u64,
-            categories,
-            detail,
+            draft,
             actor,
+            // The aggregate sees instants at the store's resolution.
             now: to_us(now)?,
-            retain_until: to_us(retain_until)?,
         };
         let out = self.call(Op::Respond(Box::new(op))).await?;
         exchange_of(out, &self.inner.keys)
     }
 
     /// Returns the decrypted response to the requester and records the fetch (state
-    /// `delivered`). `Precondition` if there is no response or it was purged.
+    /// `delivered`). `Refused` if there is no response or it was purged.
     pub async fn fetch_response(
         &self,
         id: Uuid,
@@ -629,9 +656,7 @@ impl Store {
             None => None,
             Some(t) => {
                 let (at, seq) = decode_token("a1", t)?;
-                let seq: i64 = seq
-                    .parse()
-                    .map_err(|_| StoreError::Precondition("invalid page token".into()))?;
+                let seq: i64 = seq.parse().map_err(|_| StoreError::bad_page_token())?;
                 Some((at, seq))
             }
         };
@@ -1029,7 +1054,7 @@ pub mod bench_support {
             let mut rows = Vec::with_capacity(entries.len());
             for e in entries {
                 let r = entry_ref(e)?;
-                let bad = || StoreError::Precondition("hash is not 64 hex digits".into());
+                let bad = || StoreError::MalformedEntry("hash is not 64 hex digits");
                 rows.push(AuditRecord {
                     sequence: e.sequence,
                     prev_hash: hash_from_hex(&e.prev_hash).ok_or_else(bad)?,
@@ -1082,7 +1107,7 @@ pub mod bench_support {
 /// (`docs/storage.md`). Lets an auditor check an exported entry without the database.
 pub fn compute_entry_hash(entry: &AuditEntry) -> Result<String> {
     let prev = hash_from_hex(&entry.prev_hash)
-        .ok_or_else(|| StoreError::Precondition("prev_hash is not 64 hex digits".into()))?;
+        .ok_or(StoreError::MalformedEntry("prev_hash is not 64 hex digits"))?;
     let h = canonical::entry_hash_ref(&mut Vec::new(), &prev, entry.sequence, &entry_ref(entry)?);
     Ok(hex::encode(h))
 }

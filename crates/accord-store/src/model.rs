@@ -20,8 +20,10 @@ use crate::{
 /// Unix microseconds (UTC). The store keeps instants at PostgreSQL's resolution on both
 /// backends, so what is hashed and returned is exactly what was stored.
 pub(crate) fn to_us(t: OffsetDateTime) -> Result<i64> {
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1000))
-        .map_err(|_| StoreError::Precondition(format!("instant out of range: {t}")))
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1000)).map_err(|_| StoreError::InvalidInput {
+        field: "instant",
+        reason: format!("out of range: {t}"),
+    })
 }
 
 pub(crate) fn from_us(us: i64) -> Result<OffsetDateTime> {
@@ -65,7 +67,10 @@ pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64> {
 }
 
 pub(crate) fn i64_of(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Precondition(format!("number out of range: {v}")))
+    i64::try_from(v).map_err(|_| StoreError::InvalidInput {
+        field: "number",
+        reason: format!("out of range: {v}"),
+    })
 }
 
 /// The categories an earlier exchange concerned, for the repeat-sharing rule
@@ -295,16 +300,83 @@ impl ExchangeRec {
             holding_agency: self.holding_agency.clone(),
             purpose: self.purpose.clone(),
             urgency: self.urgency,
+            level_of_need: self.level_of_need,
             assessment: self.assessment.clone(),
             decisions: self.decisions.clone(),
             approved_scope: self.approved_scope.clone(),
             conditions: self.conditions.clone(),
             respond_by: from_us(self.respond_by)?,
             overdue: self.overdue,
+            first_decision_at: self.first_decision_at.map(from_us).transpose()?,
             response,
             created_at: from_us(self.created_at)?,
             updated_at: from_us(self.updated_at)?,
         })
+    }
+
+    /// The exchange as the aggregate's rules see it: everything but the request, which they
+    /// never need (so the writer decrypts nothing).
+    pub(crate) fn aggregate(&self) -> Result<Exchange> {
+        let response = match &self.response {
+            None => None,
+            Some(r) => Some(ResponseMeta {
+                submitted_at: from_us(r.submitted_at)?,
+                submitted_by: r.submitted_by.clone(),
+                content_sha256: r.content_sha256.clone(),
+                content_size: r.content_size,
+                categories: r.categories.clone(),
+                retain_until: from_us(r.retain_until)?,
+                purged: r.purged,
+            }),
+        };
+        Ok(Exchange {
+            id: self.id,
+            state: self.state,
+            version: self.version,
+            idempotency_key: self.idempotency_key.clone(),
+            request: None,
+            requesting_agency: self.requesting_agency.clone(),
+            holding_agency: self.holding_agency.clone(),
+            purpose: self.purpose.clone(),
+            urgency: self.urgency,
+            level_of_need: self.level_of_need,
+            assessment: self.assessment.clone(),
+            decisions: self.decisions.clone(),
+            approved_scope: self.approved_scope.clone(),
+            conditions: self.conditions.clone(),
+            respond_by: from_us(self.respond_by)?,
+            overdue: self.overdue,
+            first_decision_at: self.first_decision_at.map(from_us).transpose()?,
+            response,
+            created_at: from_us(self.created_at)?,
+            updated_at: from_us(self.updated_at)?,
+        })
+    }
+
+    /// Takes over what the aggregate changed. The parties, purpose, request, subjects and
+    /// assessment never change after submission, so they are not copied back.
+    pub(crate) fn absorb(&mut self, x: Exchange) -> Result<()> {
+        self.state = x.state;
+        self.version = x.version;
+        self.overdue = x.overdue;
+        self.updated_at = to_us(x.updated_at)?;
+        self.first_decision_at = x.first_decision_at.map(to_us).transpose()?;
+        self.decisions = x.decisions;
+        self.approved_scope = x.approved_scope;
+        self.conditions = x.conditions;
+        self.response = match x.response {
+            None => None,
+            Some(r) => Some(ResponseRec {
+                submitted_at: to_us(r.submitted_at)?,
+                submitted_by: r.submitted_by,
+                content_sha256: r.content_sha256,
+                content_size: r.content_size,
+                categories: r.categories,
+                retain_until: to_us(r.retain_until)?,
+                purged: r.purged,
+            }),
+        };
+        Ok(())
     }
 }
 

@@ -2,9 +2,10 @@
 //! back. The server codes against these, so change them only with the server.
 
 use accord_domain::{
-    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState,
-    LevelOfNeed, PurposeId, Request, Urgency,
+    Actor, AgencyId, Assessment, AuditEventKind, CategoryId, Command, ExchangeState, LevelOfNeed,
+    PurposeId, Request, Urgency,
 };
+pub use accord_domain::{Exchange, ResponseMeta};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -70,47 +71,6 @@ pub struct Submitted {
     pub replayed: bool,
 }
 
-/// Metadata of a stored response. The content itself is only returned by `fetch_response`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResponseMeta {
-    pub submitted_at: OffsetDateTime,
-    pub submitted_by: String,
-    /// SHA-256 of the canonical plaintext content, lowercase hex.
-    pub content_sha256: String,
-    pub content_size: u64,
-    pub categories: Vec<CategoryId>,
-    /// Content is purged after this instant.
-    pub retain_until: OffsetDateTime,
-    pub purged: bool,
-}
-
-/// One exchange with everything about it except response content.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exchange {
-    pub id: Uuid,
-    pub state: ExchangeState,
-    /// Incremented by every change; used for optimistic concurrency.
-    pub version: u64,
-    pub idempotency_key: String,
-    /// The request, decrypted. Purged with the response content at the end of retention
-    /// (then `None`); the audit log keeps what was asked for as metadata.
-    pub request: Option<Request>,
-    pub requesting_agency: AgencyId,
-    pub holding_agency: AgencyId,
-    pub purpose: PurposeId,
-    pub urgency: Urgency,
-    pub assessment: Assessment,
-    pub decisions: Vec<Decision>,
-    /// Categories approved for the response (empty until approved).
-    pub approved_scope: Vec<CategoryId>,
-    pub conditions: Conditions,
-    pub respond_by: OffsetDateTime,
-    pub overdue: bool,
-    pub response: Option<ResponseMeta>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
-
 /// A row of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExchangeSummary {
@@ -162,35 +122,17 @@ pub struct Page<T> {
     pub next_page_token: Option<String>,
 }
 
-/// A state change to an exchange, validated by `ExchangeState::apply`.
+/// A command on an exchange with who gives it and when: what [`crate::Store::apply`] takes.
+/// The rules are the aggregate's ([`accord_domain::Exchange::handle`]).
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub action: Action,
+    pub command: Command,
     pub actor: Actor,
     pub now: OffsetDateTime,
-    /// The human decision, for approve / approve part / decline / ask / escalate / answer.
-    pub decision: Option<Decision>,
-    /// Free text recorded in the audit entry (withdrawal reason, acknowledgement note).
-    pub note: String,
-    /// For approve / approve part: the approved categories and conditions.
-    pub approved_scope: Option<(Vec<CategoryId>, Conditions)>,
 }
 
-/// What an inbox event is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InboxEventKind {
-    RequestReceived,
-    DecisionMade,
-    MoreInfoRequested,
-    InformationProvided,
-    ResponseReady,
-    Acknowledged,
-    Escalated,
-    Overdue,
-    Withdrawn,
-    Refused,
-}
+/// What an inbox event is about (the aggregate's notice kinds).
+pub use accord_domain::NoticeKind as InboxEventKind;
 
 /// An event for one agency's inbox. `cursor` is a per-deployment increasing number; an
 /// agency resumes with the last cursor it saw and receives exactly what came after.
@@ -209,8 +151,8 @@ pub struct InboxEvent {
 /// An administrative change to the registry, audited like any exchange step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminEvent {
-    /// e.g. `signatory_suspended`, `signatory_reinstated`, `signatory_reaffirmed`.
-    pub kind: String,
+    /// A registry change (`signatory_suspended`, …) or an auditor's read (`audit_queried`, …).
+    pub kind: AuditEventKind,
     pub protocol_id: String,
     pub agency_id: Option<AgencyId>,
     pub detail: serde_json::Value,

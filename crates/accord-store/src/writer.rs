@@ -3,7 +3,7 @@
 //! Callers send operations over a channel; the task takes what has queued up (at most
 //! `max_batch`), runs all of it in ONE transaction, extends the audit chain once for the
 //! whole batch, and answers each caller only after COMMIT returned. An operation that fails
-//! validation (conflict, invalid transition, precondition) fails alone: every check runs
+//! validation (conflict, a refusal of the exchange's rules) fails alone: every check runs
 //! before the operation writes anything, and its audit and inbox drafts are discarded. A
 //! database error aborts the transaction; the batch is then retried one operation per
 //! transaction so one bad operation cannot fail its neighbours, and an error at COMMIT is
@@ -12,18 +12,18 @@
 use std::sync::Arc;
 
 use accord_domain::{
-    Action, Actor, AgencyId, Assessment, CategoryId, Conditions, Decision, DecisionKind,
-    ExchangeState, LevelOfNeed, PurposeId, Urgency,
+    Actor, AgencyId, Applied, Assessment, AuditEvent, AuditEventKind, Command, Conditions,
+    ExchangeState, LevelOfNeed, Notice, PurposeId, Refusal, ResponseDraft, Urgency,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::canonical::{canonical_json, entry_hash, EntryFields};
-use crate::crypto::{text_digest, text_digests, Keys};
+use crate::crypto::Keys;
 use crate::db::{self, BatchTx, Db, Head, ResponseWrite, SubjectRow};
-use crate::model::{i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
-use crate::{AdminEvent, Change, InboxEventKind, Result, StoreError};
+use crate::model::{from_us, i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
+use crate::{AdminEvent, Change, Result, StoreError};
 
 /// A new exchange, prepared (encrypted, hashed, described) by the caller's task so the
 /// writer only does database work and hashing.
@@ -52,13 +52,9 @@ pub(crate) struct RespondOp {
     pub id: Uuid,
     pub expected_version: u64,
     pub content_ct: Vec<u8>,
-    pub content_sha256: String,
-    pub content_size: u64,
-    pub categories: Vec<CategoryId>,
-    pub detail: serde_json::Value,
+    pub draft: ResponseDraft,
     pub actor: Actor,
     pub now: i64,
-    pub retain_until: i64,
 }
 
 #[derive(Debug)]
@@ -68,10 +64,6 @@ pub(crate) enum Op {
         id: Uuid,
         expected_version: Option<u64>,
         change: Box<Change>,
-        now: i64,
-    },
-    Overdue {
-        id: Uuid,
         now: i64,
     },
     Respond(Box<RespondOp>),
@@ -357,7 +349,7 @@ fn roles(actor: &Actor) -> Vec<String> {
 /// An audit entry about an exchange, with the exchange's parties, purpose and subjects.
 fn exchange_entry(
     rec: &ExchangeRec,
-    kind: &str,
+    kind: AuditEventKind,
     actor: &Actor,
     now: i64,
     from: Option<ExchangeState>,
@@ -365,7 +357,7 @@ fn exchange_entry(
 ) -> EntryFields {
     EntryFields {
         occurred_at_us: now,
-        event_kind: kind.to_owned(),
+        event_kind: kind.as_str().to_owned(),
         exchange_id: Some(rec.id),
         actor_agency: actor.agency.as_ref().map(|a| a.to_string()),
         actor_subject: actor.subject.clone(),
@@ -383,20 +375,26 @@ fn exchange_entry(
     }
 }
 
-fn inbox(
-    rec: &ExchangeRec,
-    to: &AgencyId,
-    kind: InboxEventKind,
-    now: i64,
-    summary: String,
-) -> InboxDraft {
+/// The entry for an event the aggregate produced.
+fn event_entry(rec: &ExchangeRec, e: AuditEvent, actor: &Actor, now: i64) -> EntryFields {
+    let mut entry = exchange_entry(rec, e.kind, actor, now, e.from, e.to);
+    entry.categories = e.categories.iter().map(|c| c.to_string()).collect();
+    if let Some((sha, size)) = e.content {
+        entry.content_sha256 = Some(sha);
+        entry.content_size = Some(size);
+    }
+    entry.detail = canonical_json(&e.detail);
+    entry
+}
+
+fn inbox(rec: &ExchangeRec, n: Notice, now: i64) -> InboxDraft {
     InboxDraft {
-        agency: to.clone(),
+        agency: n.to,
         exchange_id: rec.id,
-        kind,
+        kind: n.kind,
         state: rec.state,
         occurred_at: now,
-        summary,
+        summary: n.summary,
     }
 }
 
@@ -426,8 +424,19 @@ async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<P
             expected_version,
             change,
             now,
-        } => apply(tx, *id, *expected_version, change, *now, ctx).await,
-        Op::Overdue { id, now } => overdue(tx, *id, *now, ctx).await,
+        } => {
+            let rec = command(
+                tx,
+                *id,
+                *expected_version,
+                change.command.clone(),
+                &change.actor,
+                *now,
+                ctx,
+            )
+            .await?;
+            Ok(exchange_pending(rec))
+        }
         Op::Respond(r) => respond(tx, r, ctx).await,
         Op::Fetch { id, actor, now } => fetch(tx, *id, actor, *now, ctx).await,
         Op::Purge { now, limit } => purge(tx, *now, *limit, ctx).await,
@@ -438,6 +447,49 @@ async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<P
         } => purge_unanswered(tx, *ended_before, *now, *limit, ctx).await,
         Op::Admin { event, actor, now } => admin(event, actor, *now, ctx),
     }
+}
+
+fn exchange_pending(rec: ExchangeRec) -> Pending {
+    Pending::Exchange {
+        rec: Box::new(rec),
+        replayed: false,
+    }
+}
+
+/// Load → version check → [`Exchange::handle`] → persist: the one way an existing exchange
+/// changes. The aggregate decides; this writes what it decided, its audit entries and its
+/// inbox notices, in the batch's transaction.
+async fn command<T: BatchTx>(
+    tx: &mut T,
+    id: Uuid,
+    expected: Option<u64>,
+    command: Command,
+    actor: &Actor,
+    now: i64,
+    ctx: &mut BatchCtx,
+) -> Result<ExchangeRec> {
+    let mut rec = load(tx, id).await?;
+    // The version first: of two IG leads deciding at once, the loser must learn that someone
+    // else decided (Conflict), not that the exchange is in a state it did not expect.
+    check_version(&rec, expected)?;
+    let applied = rec.aggregate()?.handle(command, actor, from_us(now)?)?;
+    let Applied {
+        next,
+        changed,
+        events,
+        notices,
+    } = applied;
+    rec.absorb(next)?;
+    if changed {
+        tx.update_exchange(&rec.to_write()?).await?;
+    }
+    for e in events {
+        ctx.audit.push(event_entry(&rec, e, actor, now));
+    }
+    for n in notices {
+        ctx.inbox.push(inbox(&rec, n, now));
+    }
+    Ok(rec)
 }
 
 async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Result<Pending> {
@@ -453,21 +505,16 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
             replayed: true,
         });
     }
-    let action = match s.assessment.outcome {
-        accord_domain::Outcome::Refuse => Action::Refuse,
-        accord_domain::Outcome::ProceedToApproval => Action::SendForApproval,
-    };
-    let state = ExchangeState::Submitted.apply(action)?;
     let mut subject_hashes: Vec<String> = Vec::new();
     for (h, _) in &s.subjects {
         if !subject_hashes.contains(h) {
             subject_hashes.push(h.clone());
         }
     }
-    let rec = ExchangeRec {
+    let mut rec = ExchangeRec {
         id: s.id,
-        state,
-        version: 1,
+        state: ExchangeState::Submitted,
+        version: 0,
         idempotency_key: s.idempotency_key.clone(),
         requesting_agency: s.requesting_agency.clone(),
         holding_agency: s.holding_agency.clone(),
@@ -487,6 +534,13 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         conditions: Conditions::default(),
         response: None,
     };
+    let Applied {
+        next,
+        events,
+        notices,
+        ..
+    } = rec.aggregate()?.open(&s.actor)?;
+    rec.absorb(next)?;
     let w = rec.to_write()?;
     let subjects: Vec<SubjectRow> = s
         .subjects
@@ -498,382 +552,57 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
     if !subjects.is_empty() {
         tx.insert_subjects(&subjects).await?;
     }
-
-    let mut submitted = exchange_entry(
-        &rec,
-        "submitted",
-        &s.actor,
-        s.now,
-        None,
-        Some(ExchangeState::Submitted),
-    );
-    submitted.categories = s.categories_sought.clone();
-    submitted.detail = s.submitted_detail.clone();
-    ctx.audit.push(submitted);
-    let mut outcome = exchange_entry(
-        &rec,
-        if state == ExchangeState::Refused {
-            "refused"
+    // The request's own record (lawful basis, consent, findings) was prepared by the caller.
+    for e in events {
+        let (actor, detail, categories) = if e.kind == AuditEventKind::Submitted {
+            (&s.actor, &s.submitted_detail, s.categories_sought.clone())
         } else {
-            "sent_for_approval"
-        },
-        &Actor::system(),
-        s.now,
-        Some(ExchangeState::Submitted),
-        Some(state),
-    );
-    outcome.categories = rec
-        .assessment
-        .proposed_scope
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
-    outcome.detail = s.outcome_detail.clone();
-    ctx.audit.push(outcome);
-
-    if state == ExchangeState::Refused {
-        let summary = format!(
-            "request to {} for {} was refused by the policy check",
-            rec.holding_agency, rec.purpose
-        );
-        ctx.inbox.push(inbox(
-            &rec,
-            &rec.requesting_agency,
-            InboxEventKind::Refused,
-            s.now,
-            summary,
-        ));
-    } else {
-        let summary = format!(
-            "request from {} for {} awaits approval",
-            rec.requesting_agency, rec.purpose
-        );
-        ctx.inbox.push(inbox(
-            &rec,
-            &rec.holding_agency,
-            InboxEventKind::RequestReceived,
-            s.now,
-            summary,
-        ));
-    }
-    Ok(Pending::Exchange {
-        rec: Box::new(rec),
-        replayed: false,
-    })
-}
-
-/// Actions that must carry the human decision they record (`001 Record`).
-fn needs_decision(a: Action) -> bool {
-    matches!(a, Action::Approve | Action::ApprovePart | Action::Decline)
-}
-
-async fn apply<T: BatchTx>(
-    tx: &mut T,
-    id: Uuid,
-    expected: Option<u64>,
-    change: &Change,
-    now: i64,
-    ctx: &mut BatchCtx,
-) -> Result<Pending> {
-    let mut rec = load(tx, id).await?;
-    // The version first: of two IG leads deciding at once, the loser must learn that someone
-    // else decided (Conflict), not that the exchange is in a state it did not expect.
-    check_version(&rec, expected)?;
-    let action = change.action;
-    match action {
-        Action::Respond => {
-            return Err(StoreError::Precondition(
-                "a response is stored with respond, not apply".into(),
-            ))
-        }
-        Action::Fetch => {
-            return Err(StoreError::Precondition(
-                "a response is fetched with fetch_response, not apply".into(),
-            ))
-        }
-        _ => {}
-    }
-    let from = rec.state;
-    let to = from.apply(action)?;
-    if let Some(d) = &change.decision {
-        if d.kind.action() != action {
-            return Err(StoreError::Precondition(format!(
-                "a {:?} decision does not record the action {action}",
-                d.kind
-            )));
-        }
-    } else if needs_decision(action) {
-        return Err(StoreError::Precondition(format!(
-            "{action} must record the decision"
-        )));
-    }
-    if matches!(action, Action::Approve | Action::ApprovePart) {
-        let (scope, conditions) = match (&change.approved_scope, &change.decision) {
-            (Some((s, c)), _) => (s.clone(), c.clone()),
-            (None, Some(d)) if !d.categories.is_empty() => {
-                (d.categories.clone(), d.conditions.clone())
-            }
-            (None, Some(d)) if action == Action::Approve => {
-                (rec.assessment.proposed_scope.clone(), d.conditions.clone())
-            }
-            _ => {
-                return Err(StoreError::Precondition(
-                    "approve part must name the approved categories".into(),
-                ))
-            }
+            (
+                &*SYSTEM,
+                &s.outcome_detail,
+                e.categories.iter().map(|c| c.to_string()).collect(),
+            )
         };
-        if scope.is_empty() {
-            return Err(StoreError::Precondition(
-                "the approved scope is empty; decline instead".into(),
-            ));
-        }
-        if let Some(c) = scope
-            .iter()
-            .find(|c| !rec.assessment.proposed_scope.contains(c))
-        {
-            return Err(StoreError::Precondition(format!(
-                "category {c} is outside the proposed scope"
-            )));
-        }
-        rec.approved_scope = scope;
-        rec.conditions = conditions;
+        let mut entry = exchange_entry(&rec, e.kind, actor, s.now, e.from, e.to);
+        entry.categories = categories;
+        entry.detail = detail.clone();
+        ctx.audit.push(entry);
     }
-    if matches!(
-        action,
-        Action::Approve | Action::ApprovePart | Action::Decline
-    ) && rec.first_decision_at.is_none()
-    {
-        rec.first_decision_at = Some(now);
+    for n in notices {
+        ctx.inbox.push(inbox(&rec, n, s.now));
     }
-    if let Some(d) = &change.decision {
-        rec.decisions.push(d.clone());
-    }
-    rec.state = to;
-    rec.version += 1;
-    rec.updated_at = now;
-    let w = rec.to_write()?;
-    let detail = canonical_json(&json!({
-        "decision": change.decision.as_ref().map(decision_detail),
-        "note": text_digest(&change.note),
-        "approved_scope": if matches!(action, Action::Approve | Action::ApprovePart) { Some(&rec.approved_scope) } else { None },
-        "conditions": if matches!(action, Action::Approve | Action::ApprovePart) { Some(conditions_detail(&rec.conditions)) } else { None },
-    }));
-
-    tx.update_exchange(&w).await?;
-
-    let mut entry = exchange_entry(
-        &rec,
-        action.as_str(),
-        &change.actor,
-        now,
-        Some(from),
-        Some(to),
-    );
-    if matches!(action, Action::Approve | Action::ApprovePart) {
-        entry.categories = rec.approved_scope.iter().map(|c| c.to_string()).collect();
-    }
-    entry.detail = detail;
-    ctx.audit.push(entry);
-
-    let (req, hold) = (rec.requesting_agency.clone(), rec.holding_agency.clone());
-    let purpose = rec.purpose.clone();
-    let mut notify = |to: &AgencyId, kind: InboxEventKind, summary: String| {
-        ctx.inbox.push(inbox(&rec, to, kind, now, summary));
-    };
-    match action {
-        Action::AskForMoreInformation => notify(
-            &req,
-            InboxEventKind::MoreInfoRequested,
-            format!("{hold} asks for more information ({purpose})"),
-        ),
-        Action::AnswerInformationRequest => notify(
-            &hold,
-            InboxEventKind::InformationProvided,
-            format!("{req} provided more information ({purpose})"),
-        ),
-        Action::Approve | Action::ApprovePart | Action::Decline => notify(
-            &req,
-            InboxEventKind::DecisionMade,
-            format!("{hold} decided: {}", to.as_str()),
-        ),
-        Action::Escalate => {
-            let summary = match change.decision.as_ref().map(|d| d.kind) {
-                Some(DecisionKind::DeclineEscalated) => {
-                    format!("{req} escalated the decline ({purpose})")
-                }
-                _ => format!("request escalated ({purpose})"),
-            };
-            for a in other_parties(&req, &hold, &change.actor) {
-                notify(&a, InboxEventKind::Escalated, summary.clone());
-            }
-        }
-        Action::Acknowledge => notify(
-            &hold,
-            InboxEventKind::Acknowledged,
-            format!("{req} acknowledged the response"),
-        ),
-        Action::Withdraw => notify(
-            &hold,
-            InboxEventKind::Withdrawn,
-            format!("{req} withdrew the request ({purpose})"),
-        ),
-        // No inbox kind exists for these; the audit log records them.
-        Action::Close
-        | Action::Expire
-        | Action::Refuse
-        | Action::SendForApproval
-        | Action::Respond
-        | Action::Fetch => {}
-    }
-    Ok(Pending::Exchange {
-        rec: Box::new(rec),
-        replayed: false,
-    })
+    Ok(exchange_pending(rec))
 }
 
-/// A decision as its audit entry records it: who, when, the kind, categories, conditions and
-/// escalation target as they are; the reasons, questions, note (an answer to a request for
-/// more information is one) and the conditions' other text only as digests
-/// ([`text_digest`]). The full decision stays in the exchange's decisions.
-fn decision_detail(d: &Decision) -> serde_json::Value {
-    json!({
-        "kind": d.kind,
-        "decided_by": d.decided_by,
-        "decided_at": d.decided_at,
-        "categories": d.categories,
-        "conditions": conditions_detail(&d.conditions),
-        "reasons": text_digests(&d.reasons),
-        "questions": text_digests(&d.questions),
-        "escalate_to": d.escalate_to,
-        "note": text_digest(&d.note),
-    })
-}
-
-/// Approval conditions for the audit log: the flags and retention as they are, the free-text
-/// `other` condition as a digest.
-fn conditions_detail(c: &Conditions) -> serde_json::Value {
-    json!({
-        "no_onward_disclosure": c.no_onward_disclosure,
-        "retention_days": c.retention_days,
-        "inform_subject": c.inform_subject,
-        "other": text_digest(&c.other),
-    })
-}
-
-/// The parties other than the actor's agency; both when the broker itself acts.
-fn other_parties(req: &AgencyId, hold: &AgencyId, actor: &Actor) -> Vec<AgencyId> {
-    match &actor.agency {
-        Some(a) if a == req => vec![hold.clone()],
-        Some(a) if a == hold => vec![req.clone()],
-        _ => vec![req.clone(), hold.clone()],
-    }
-}
-
-async fn overdue<T: BatchTx>(
-    tx: &mut T,
-    id: Uuid,
-    now: i64,
-    ctx: &mut BatchCtx,
-) -> Result<Pending> {
-    let mut rec = load(tx, id).await?;
-    // Already marked, or decided since the deadline job picked it: nothing to do.
-    if rec.overdue || !rec.state.awaits_decision() {
-        return Ok(Pending::Exchange {
-            rec: Box::new(rec),
-            replayed: false,
-        });
-    }
-    if rec.respond_by > now {
-        return Err(StoreError::Precondition(
-            "the response deadline has not passed".into(),
-        ));
-    }
-    let from = rec.state;
-    // Escalated exchanges stay escalated; awaiting approval ones are escalated now.
-    let to = from.apply(Action::Escalate).unwrap_or(from);
-    rec.state = to;
-    rec.overdue = true;
-    rec.version += 1;
-    rec.updated_at = now;
-    let w = rec.to_write()?;
-    tx.update_exchange(&w).await?;
-    let mut entry = exchange_entry(&rec, "overdue", &Actor::system(), now, Some(from), Some(to));
-    entry.detail =
-        canonical_json(&json!({ "respond_by_us": rec.respond_by, "escalated": from != to }));
-    ctx.audit.push(entry);
-    for a in [rec.requesting_agency.clone(), rec.holding_agency.clone()] {
-        let summary = format!("response deadline passed ({})", rec.purpose);
-        ctx.inbox
-            .push(inbox(&rec, &a, InboxEventKind::Overdue, now, summary));
-    }
-    Ok(Pending::Exchange {
-        rec: Box::new(rec),
-        replayed: false,
-    })
-}
+/// The broker itself, as the actor of the policy check's outcome and of background jobs.
+static SYSTEM: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(Actor::system);
 
 async fn respond<T: BatchTx>(tx: &mut T, r: &RespondOp, ctx: &mut BatchCtx) -> Result<Pending> {
-    let mut rec = load(tx, r.id).await?;
-    check_version(&rec, Some(r.expected_version))?;
-    let from = rec.state;
-    let to = from.apply(Action::Respond)?;
-    // `001 How`: only approved categories may be delivered.
-    if let Some(c) = r
-        .categories
-        .iter()
-        .find(|c| !rec.approved_scope.contains(c))
-    {
-        return Err(StoreError::Precondition(format!(
-            "category {c} was not approved for this exchange"
-        )));
-    }
-    let categories = to_json(&r.categories)?;
-    let size = i64_of(r.content_size)?;
-    rec.state = to;
-    rec.version += 1;
-    rec.updated_at = r.now;
-    rec.response = Some(crate::model::ResponseRec {
-        submitted_at: r.now,
-        submitted_by: r.actor.subject.clone(),
-        content_sha256: r.content_sha256.clone(),
-        content_size: r.content_size,
-        categories: r.categories.clone(),
-        retain_until: r.retain_until,
-        purged: false,
-    });
-    let w = rec.to_write()?;
-
-    tx.update_exchange(&w).await?;
+    let rec = command(
+        tx,
+        r.id,
+        Some(r.expected_version),
+        Command::Respond(r.draft.clone()),
+        &r.actor,
+        r.now,
+        ctx,
+    )
+    .await?;
+    let Some(meta) = &rec.response else {
+        return Err(StoreError::Database("the response was not recorded".into()));
+    };
     tx.insert_response(&ResponseWrite {
         exchange_id: r.id,
-        submitted_at: r.now,
-        submitted_by: r.actor.subject.clone(),
+        submitted_at: meta.submitted_at,
+        submitted_by: meta.submitted_by.clone(),
         content_ct: r.content_ct.clone(),
-        content_sha256: r.content_sha256.clone(),
-        content_size: size,
-        categories,
-        retain_until: r.retain_until,
+        content_sha256: meta.content_sha256.clone(),
+        content_size: i64_of(meta.content_size)?,
+        categories: to_json(&meta.categories)?,
+        retain_until: meta.retain_until,
     })
     .await?;
-
-    let mut entry = exchange_entry(&rec, "respond", &r.actor, r.now, Some(from), Some(to));
-    entry.categories = r.categories.iter().map(|c| c.to_string()).collect();
-    entry.content_sha256 = Some(r.content_sha256.clone());
-    entry.content_size = Some(r.content_size);
-    entry.detail = canonical_json(&r.detail);
-    ctx.audit.push(entry);
-    let summary = format!("{} responded ({})", rec.holding_agency, rec.purpose);
-    ctx.inbox.push(inbox(
-        &rec,
-        &rec.requesting_agency,
-        InboxEventKind::ResponseReady,
-        r.now,
-        summary,
-    ));
-    Ok(Pending::Exchange {
-        rec: Box::new(rec),
-        replayed: false,
-    })
+    Ok(exchange_pending(rec))
 }
 
 async fn fetch<T: BatchTx>(
@@ -883,42 +612,10 @@ async fn fetch<T: BatchTx>(
     now: i64,
     ctx: &mut BatchCtx,
 ) -> Result<Pending> {
-    let mut rec = load(tx, id).await?;
-    let Some(resp) = rec.response.clone() else {
-        return Err(StoreError::Precondition(
-            "there is no response to fetch yet".into(),
-        ));
+    let rec = command(tx, id, None, Command::Fetch, actor, now, ctx).await?;
+    let Some(Some(content_ct)) = tx.response_content(id).await? else {
+        return Err(StoreError::Refused(Refusal::Purged));
     };
-    if resp.purged {
-        return Err(StoreError::Precondition(
-            "the response content was purged at the end of its retention".into(),
-        ));
-    }
-    let from = rec.state;
-    let to = from.apply(Action::Fetch)?;
-    let content_ct = match tx.response_content(id).await? {
-        Some(Some(ct)) => ct,
-        _ => {
-            return Err(StoreError::Precondition(
-                "the response content was purged at the end of its retention".into(),
-            ))
-        }
-    };
-    let first = from != to;
-    if first {
-        rec.state = to;
-        rec.version += 1;
-        rec.updated_at = now;
-        let w = rec.to_write()?;
-        tx.update_exchange(&w).await?;
-    }
-    // Every fetch is recorded, including re-fetches of delivered content: who saw it, when.
-    let mut entry = exchange_entry(&rec, "fetch", actor, now, Some(from), Some(to));
-    entry.categories = resp.categories.iter().map(|c| c.to_string()).collect();
-    entry.content_sha256 = Some(resp.content_sha256.clone());
-    entry.content_size = Some(resp.content_size);
-    entry.detail = canonical_json(&json!({ "first_fetch": first }));
-    ctx.audit.push(entry);
     Ok(Pending::Fetched {
         rec: Box::new(rec),
         content_ct,
@@ -952,7 +649,14 @@ async fn purge<T: BatchTx>(
         tx.purge_content(id).await?;
         tx.update_exchange(&w).await?;
         // The digest, size and categories stay in the log: what was shared, not the content.
-        let mut entry = exchange_entry(&rec, "content_purged", &Actor::system(), now, None, None);
+        let mut entry = exchange_entry(
+            &rec,
+            AuditEventKind::ContentPurged,
+            &SYSTEM,
+            now,
+            None,
+            None,
+        );
         entry.categories = categories.iter().map(|c| c.to_string()).collect();
         entry.content_sha256 = Some(sha);
         entry.content_size = Some(size);
@@ -1007,7 +711,14 @@ async fn purge_unanswered<T: BatchTx>(
         rec.updated_at = rec.updated_at.max(now);
         let w = rec.to_write()?;
         tx.update_exchange(&w).await?;
-        let mut entry = exchange_entry(&rec, "request_purged", &Actor::system(), now, None, None);
+        let mut entry = exchange_entry(
+            &rec,
+            AuditEventKind::RequestPurged,
+            &SYSTEM,
+            now,
+            None,
+            None,
+        );
         entry.detail = canonical_json(&json!({
             "ended_state": rec.state.as_str(),
             "request_purged": true,
@@ -1019,15 +730,9 @@ async fn purge_unanswered<T: BatchTx>(
 }
 
 fn admin(event: &AdminEvent, actor: &Actor, now: i64, ctx: &mut BatchCtx) -> Result<Pending> {
-    // Kinds are identifiers (logged, filtered on): the same alphabet as agency and purpose ids.
-    if AgencyId::parse(&event.kind).is_err() {
-        return Err(StoreError::Precondition(
-            "an admin event kind is 1 to 64 lowercase letters, digits, '_', '-' or '.' (e.g. signatory_suspended)".into(),
-        ));
-    }
     ctx.audit.push(EntryFields {
         occurred_at_us: now,
-        event_kind: event.kind.clone(),
+        event_kind: event.kind.as_str().to_owned(),
         exchange_id: None,
         actor_agency: actor.agency.as_ref().map(|a| a.to_string()),
         actor_subject: actor.subject.clone(),

@@ -7,7 +7,7 @@
 
 use std::pin::Pin;
 
-use accord_domain::{AgencyId, ExchangeState, PurposeId, SubjectIdentifier};
+use accord_domain::{AgencyId, AuditEventKind, ExchangeState, PurposeId, SubjectIdentifier};
 use accord_proto::v1 as pb;
 use accord_proto::v1::audit_service_server::AuditService;
 use accord_store::{AdminEvent, AuditEntry, AuditQuery, Store, StoreError};
@@ -51,14 +51,14 @@ impl AuditHandlers {
         &self,
         caller: &Caller,
         role: accord_domain::Role,
-        kind: &str,
+        kind: AuditEventKind,
         detail: serde_json::Value,
     ) -> Result<AuditEntry, Status> {
         self.state
             .store()?
             .record_admin(
                 AdminEvent {
-                    kind: kind.to_owned(),
+                    kind,
                     protocol_id: String::new(),
                     agency_id: None,
                     detail,
@@ -320,7 +320,7 @@ impl AuditService for AuditHandlers {
         self.record_access(
             &caller,
             role,
-            "audit_queried",
+            AuditEventKind::AuditQueried,
             json!({
                 "exchange_id": exchange_id,
                 "agency_id": agency,
@@ -363,7 +363,10 @@ impl AuditService for AuditHandlers {
                 .await;
             let page = match result {
                 Ok(p) => p,
-                Err(StoreError::Precondition(_)) => {
+                Err(StoreError::InvalidInput {
+                    field: "page_token",
+                    ..
+                }) => {
                     return Err(invalid_field(
                         "page.page_token",
                         "is not a page token of this query",
@@ -409,7 +412,7 @@ impl AuditService for AuditHandlers {
             .record_access(
                 &caller,
                 role,
-                "audit_verified",
+                AuditEventKind::AuditVerified,
                 json!({ "from_sequence": msg.from_sequence, "to_sequence": msg.to_sequence }),
             )
             .await?;
@@ -479,7 +482,7 @@ impl AuditService for AuditHandlers {
             .record_access(
                 &caller,
                 role,
-                "audit_exported",
+                AuditEventKind::AuditExported,
                 json!({ "from_sequence": msg.from_sequence, "to_sequence": msg.to_sequence }),
             )
             .await?;
@@ -516,7 +519,7 @@ impl AuditService for AuditHandlers {
         self.record_access(
             &caller,
             role,
-            "audit_statistics_read",
+            AuditEventKind::AuditStatisticsRead,
             json!({
                 "from": from.map(|t| t.unix_timestamp()),
                 "to": to.map(|t| t.unix_timestamp()),

@@ -3,10 +3,10 @@
 //! dispute a decline, respond to requests addressed to their agency, fetch and acknowledge
 //! responses.
 
-use accord_domain::{Action, CategoryId, Decision, DecisionKind, ExchangeState, History};
+use accord_domain::{Action, CategoryId, Command, ExchangeState, History};
 use accord_proto::v1 as pb;
 use accord_proto::v1::exchange_service_server::ExchangeService;
-use accord_store::{Change, ExchangeQuery, Party, StoreError, Submission};
+use accord_store::{ExchangeQuery, Party, StoreError, Submission};
 use time::Duration;
 use tonic::{Request, Response, Status};
 use tracing::info;
@@ -32,12 +32,12 @@ impl ExchangeHandlers {
     }
 
     /// A requester's change that carries only a free-text note (withdraw, acknowledge):
-    /// authorise, check the note, apply the action with the caller as actor.
+    /// authorise, check the note, hand the command to the store as the caller.
     async fn apply_noted<T>(
         &self,
         request: Request<T>,
         op: Operation,
-        action: Action,
+        command: fn(String) -> Command,
         exchange: impl Fn(&T) -> &str,
         expected_version: impl Fn(&T) -> u64,
         note: (&'static str, fn(&T) -> &str, usize),
@@ -45,29 +45,17 @@ impl ExchangeHandlers {
         let caller = self.state.authenticate(&request)?;
         let msg = request.into_inner();
         let id = exchange_id("exchange_id", exchange(&msg))?;
-        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let (_, role) = load_authorized(&self.state, &caller, op, id).await?;
         let (note_field, note_of, min_len) = note;
         let mut fields = Fields::default();
         fields.text(note_field, note_of(&msg), min_len, 2000);
         fields.finish()?;
-        let actor = actor_as(&caller, role);
-        let now = self.state.clock.now();
         apply_change(
             &self.state,
-            &caller,
-            op,
-            x,
+            id,
             optional_version(expected_version(&msg)),
-            |_| {
-                Ok(Change {
-                    action,
-                    actor: actor.clone(),
-                    now,
-                    decision: None,
-                    note: note_of(&msg).to_owned(),
-                    approved_scope: None,
-                })
-            },
+            command(note_of(&msg).to_owned()),
+            actor_as(&caller, role),
         )
         .await
     }
@@ -87,24 +75,6 @@ fn claimed_relation(caller_agency: &str, r: Option<&pb::InformationRequest>) -> 
             }
         }
         _ => Relation::Requester,
-    }
-}
-
-fn decision(
-    kind: DecisionKind,
-    actor: accord_domain::Actor,
-    now: time::OffsetDateTime,
-) -> Decision {
-    Decision {
-        kind,
-        decided_by: actor,
-        decided_at: now,
-        categories: Vec::new(),
-        conditions: Default::default(),
-        reasons: Vec::new(),
-        questions: Vec::new(),
-        escalate_to: None,
-        note: String::new(),
     }
 }
 
@@ -326,8 +296,11 @@ impl ExchangeService for ExchangeHandlers {
             .await;
         let page = match result {
             Ok(p) => p,
-            // The only precondition a listing has is a readable page token.
-            Err(StoreError::Precondition(_)) => {
+            // The only input a listing can get wrong is its page token.
+            Err(StoreError::InvalidInput {
+                field: "page_token",
+                ..
+            }) => {
                 return Err(invalid_field(
                     "page.page_token",
                     "is not a page token of this listing",
@@ -355,7 +328,7 @@ impl ExchangeService for ExchangeHandlers {
             .apply_noted(
                 request,
                 Operation::WithdrawRequest,
-                Action::Withdraw,
+                |reason| Command::Withdraw { reason },
                 |m| &m.exchange_id,
                 |m| m.expected_version,
                 ("reason", |m| &m.reason, 1),
@@ -375,7 +348,7 @@ impl ExchangeService for ExchangeHandlers {
         let msg = request.into_inner();
         let id = exchange_id("exchange_id", &msg.exchange_id)?;
         let op = Operation::AnswerInformationRequest;
-        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let (_, role) = load_authorized(&self.state, &caller, op, id).await?;
         let mut fields = Fields::default();
         fields.text("answer", &msg.answer, 1, 8000);
         if let Err(v) = convert::amended_categories_from_proto(&msg.amended_categories) {
@@ -389,26 +362,12 @@ impl ExchangeService for ExchangeHandlers {
             );
         }
         fields.finish()?;
-        let actor = actor_as(&caller, role);
-        let now = self.state.clock.now();
         let x = apply_change(
             &self.state,
-            &caller,
-            op,
-            x,
+            id,
             optional_version(msg.expected_version),
-            |_| {
-                let mut d = decision(DecisionKind::InformationProvided, actor.clone(), now);
-                d.note = msg.answer.clone();
-                Ok(Change {
-                    action: Action::AnswerInformationRequest,
-                    actor: actor.clone(),
-                    now,
-                    decision: Some(d),
-                    note: String::new(),
-                    approved_scope: None,
-                })
-            },
+            Command::AnswerInformationRequest { answer: msg.answer },
+            actor_as(&caller, role),
         )
         .await?;
         info!(exchange_id = %x.id, "information provided");
@@ -446,33 +405,25 @@ impl ExchangeService for ExchangeHandlers {
                 None
             }
         };
-        // `001 How`: only approved categories may be delivered; every offending item is named
-        // (an over-long list was reported whole above).
-        let listed = msg.items.len() <= convert::MAX_RESPONSE_ITEMS;
-        for (i, item) in msg.items.iter().enumerate().take_while(|_| listed) {
-            if fields.is_full() {
-                break;
-            }
-            if let Ok(c) = CategoryId::parse(&item.category_id) {
-                if !x.approved_scope.contains(&c) {
-                    fields.push(
-                        format!("items[{i}].category_id"),
-                        format!("{c} was not approved for this exchange"),
-                    );
-                }
-            }
+        // Reported with the other problems of the input: items outside the approved scope
+        // (the aggregate's rule, checked again when the store applies the response). An
+        // over-long list was reported whole above.
+        if msg.items.len() <= convert::MAX_RESPONSE_ITEMS {
+            let categories: Vec<(usize, CategoryId)> = msg
+                .items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| CategoryId::parse(&item.category_id).ok().map(|c| (i, c)))
+                .collect();
+            fields.extend(x.unapproved_items(categories.iter().map(|(i, c)| (*i, c))));
         }
         fields.finish()?;
         let items = items.unwrap_or_default();
         if msg.expected_version != x.version {
             return Err(version_conflict(id, msg.expected_version, x.version));
         }
+        // Which items may be sent and for how long they are kept is the aggregate's to say.
         let (_, purpose) = purpose_of(&self.state, &x)?;
-        let days = x
-            .conditions
-            .retention_days
-            .unwrap_or(purpose.retention_days);
-        let retain_until = now + Duration::days(i64::from(days));
         let x = self
             .state
             .store()?
@@ -482,7 +433,7 @@ impl ExchangeService for ExchangeHandlers {
                 items,
                 actor_as(&caller, role),
                 now,
-                retain_until,
+                purpose.retention_days,
             )
             .await
             .or_status()?;
@@ -541,7 +492,7 @@ impl ExchangeService for ExchangeHandlers {
             .apply_noted(
                 request,
                 Operation::AcknowledgeResponse,
-                Action::Acknowledge,
+                |note| Command::Acknowledge { note },
                 |m| &m.exchange_id,
                 |m| m.expected_version,
                 ("note", |m| &m.note, 0),
@@ -561,38 +512,16 @@ impl ExchangeService for ExchangeHandlers {
         let msg = request.into_inner();
         let id = exchange_id("exchange_id", &msg.exchange_id)?;
         let op = Operation::EscalateDecline;
-        let (x, role) = load_authorized(&self.state, &caller, op, id).await?;
+        let (_, role) = load_authorized(&self.state, &caller, op, id).await?;
         let mut fields = Fields::default();
         fields.text("reason", &msg.reason, 1, 4000);
         fields.finish()?;
-        let actor = actor_as(&caller, role);
-        let now = self.state.clock.now();
         let x = apply_change(
             &self.state,
-            &caller,
-            op,
-            x,
+            id,
             optional_version(msg.expected_version),
-            |x| {
-                // The state machine also lets an approver escalate a request awaiting
-                // approval; the requester may only dispute a decline (`002 14.1`).
-                if x.state != ExchangeState::Declined {
-                    return Err(Status::failed_precondition(format!(
-                        "exchange {} is {}: only a declined request can be escalated by the requester",
-                        x.id, x.state
-                    )));
-                }
-                let mut d = decision(DecisionKind::DeclineEscalated, actor.clone(), now);
-                d.reasons = vec![msg.reason.clone()];
-                Ok(Change {
-                    action: Action::Escalate,
-                    actor: actor.clone(),
-                    now,
-                    decision: Some(d),
-                    note: String::new(),
-                    approved_scope: None,
-                })
-            },
+            Command::EscalateDecline { reason: msg.reason },
+            actor_as(&caller, role),
         )
         .await?;
         info!(exchange_id = %x.id, "decline escalated by the requester");

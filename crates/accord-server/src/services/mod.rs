@@ -17,7 +17,7 @@ pub mod exchanges;
 pub mod inbox;
 pub mod registry;
 
-use accord_domain::{Actor, FieldViolation, Protocol, Purpose, Role};
+use accord_domain::{Actor, Command, FieldViolation, Protocol, Purpose, Role};
 use accord_proto::v1 as pb;
 use accord_store::{Change, Exchange, StoreError};
 use std::sync::Arc;
@@ -224,43 +224,23 @@ pub(crate) fn version_conflict(id: Uuid, expected: u64, found: u64) -> Status {
     })
 }
 
-/// Attempts at a change whose checks depend on the exchange read before it, when the client
-/// did not ask for a version check and someone else changed the exchange meanwhile.
-const CHANGE_ATTEMPTS: usize = 3;
-
-/// Applies a change built from the current exchange. The handler's checks in `build` run on
-/// the exchange as read, and the store applies the change only if the exchange is still at
-/// that version, so no check is made on a stale read. With `expected` (the client's
-/// `expected_version`) a mismatch is `ABORTED`; without it a concurrent change is retried.
+/// Carries out a command on an exchange as `actor`, now. The rules run in the store's
+/// writer on the exchange as it is at that moment (`accord_domain::Exchange::handle`), so no
+/// check is made on a stale read; with `expected` (the client's `expected_version`) a
+/// mismatch is `ABORTED`.
 pub(crate) async fn apply_change(
     state: &AppState,
-    caller: &Caller,
-    op: Operation,
-    first: Exchange,
+    id: Uuid,
     expected: Option<u64>,
-    build: impl Fn(&Exchange) -> Result<Change, Status>,
+    command: Command,
+    actor: Actor,
 ) -> Result<Exchange, Status> {
-    let store = state.store()?;
-    let id = first.id;
-    let mut current = first;
-    for attempt in 1..=CHANGE_ATTEMPTS {
-        if let Some(v) = expected {
-            if v != current.version {
-                return Err(version_conflict(id, v, current.version));
-            }
-        }
-        let change = build(&current)?;
-        match store.apply(id, Some(current.version), change).await {
-            Ok(x) => return Ok(x),
-            Err(StoreError::Conflict { .. }) if expected.is_none() && attempt < CHANGE_ATTEMPTS => {
-                current = load_authorized(state, caller, op, id).await?.0;
-            }
-            Err(e) => return Err(store_status(e)),
-        }
-    }
-    Err(Status::aborted(format!(
-        "exchange {id} kept changing; read it again and retry"
-    )))
+    let change = Change {
+        command,
+        actor,
+        now: state.clock.now(),
+    };
+    state.store()?.apply(id, expected, change).await.or_status()
 }
 
 /// The protocol and purpose an exchange was made under, from the registry.

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::authz::Operation;
 use crate::convert;
 use crate::error::{RpcResult, StoreResultExt};
-use crate::registry::AdminChange;
+use crate::registry::{AdminChange, AdminChangeEvent};
 use crate::AppState;
 
 /// The `RegistryService` handlers.

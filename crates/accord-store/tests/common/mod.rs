@@ -434,20 +434,80 @@ pub fn decision(
     }
 }
 
+/// A command as the tests describe it: the action and, for a human decision, the decision
+/// (its kind, categories, conditions and texts become the command's).
 pub fn change(
     action: Action,
     actor: &Actor,
     now: OffsetDateTime,
     decision: Option<Decision>,
 ) -> Change {
+    let draft = |kind| {
+        let d = decision.clone().unwrap_or(Decision {
+            kind,
+            decided_by: actor.clone(),
+            decided_at: now,
+            categories: Vec::new(),
+            conditions: Conditions::default(),
+            reasons: Vec::new(),
+            questions: Vec::new(),
+            escalate_to: None,
+            note: String::new(),
+        });
+        DecisionDraft {
+            categories: d.categories,
+            conditions: d.conditions,
+            reasons: d.reasons,
+            questions: d.questions,
+            escalate_to: d.escalate_to,
+            note: d.note,
+            ..DecisionDraft::new(kind)
+        }
+    };
+    let command = match action {
+        Action::Approve => Command::Decide(draft(DecisionKind::Approve)),
+        Action::ApprovePart => Command::Decide(draft(DecisionKind::ApprovePart)),
+        Action::Decline => Command::Decide(draft(DecisionKind::Decline)),
+        Action::AskForMoreInformation => {
+            Command::Decide(draft(DecisionKind::AskForMoreInformation))
+        }
+        Action::Escalate => match &decision {
+            Some(d) if d.kind == DecisionKind::DeclineEscalated => Command::EscalateDecline {
+                reason: d.reasons.first().cloned().unwrap_or_default(),
+            },
+            _ => Command::Decide(draft(DecisionKind::Escalate)),
+        },
+        Action::AnswerInformationRequest => Command::AnswerInformationRequest {
+            answer: decision.map(|d| d.note).unwrap_or_default(),
+        },
+        Action::Withdraw => Command::Withdraw {
+            reason: String::new(),
+        },
+        Action::Acknowledge => Command::Acknowledge {
+            note: String::new(),
+        },
+        Action::Close => Command::Close,
+        Action::Expire => Command::Expire,
+        Action::Refuse | Action::SendForApproval | Action::Respond | Action::Fetch => {
+            panic!("{action} is not a command on an existing exchange")
+        }
+    };
     Change {
-        action,
+        command,
         actor: actor.clone(),
         now,
-        decision,
-        note: String::new(),
-        approved_scope: None,
     }
+}
+
+/// Sets the free text of a withdraw or acknowledge command.
+pub fn with_note(mut c: Change, text: &str) -> Change {
+    match &mut c.command {
+        Command::Withdraw { reason } => *reason = text.into(),
+        Command::Acknowledge { note } => *note = text.into(),
+        Command::Decide(d) => d.note = text.into(),
+        _ => {}
+    }
+    c
 }
 
 pub fn item(category: &str, content: &str) -> ResponseItem {

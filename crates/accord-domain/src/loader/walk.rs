@@ -1,29 +1,7 @@
-//! The protocol file loader. A protocol is a TOML file (format in `docs/protocol-format.md`).
-//! The loader walks the parsed table itself rather than deriving `Deserialize`, so it reports
-//! every problem at once, each with the file, the key path (`purpose[2].categories[1]`) and
-//! the reason: unknown or missing keys, wrong types, bad dates and durations, duplicate ids,
-//! and references to categories or roles that do not exist.
-//!
-//! Errors come in a fixed order, so the same file always gives the same list (tests and
-//! `accord protocol check` rely on it):
-//!
-//! 1. `[protocol]`: its keys in the documented order (`id`, `title`, `version`, `approved_on`,
-//!    `review_due`, `capacity_age`, `repeat_window_days`), then the date cross-check, then its
-//!    unknown keys;
-//! 2. every `[[category]]` in file order, then duplicate category ids;
-//! 3. every `[[signatory]]` in file order, then duplicate agency ids, then certificate
-//!    identities and fingerprints claimed by two signatories;
-//! 4. every `[[purpose]]` in file order (`consent` and `deadlines` inside it), then duplicate
-//!    purpose ids;
-//! 5. unknown top-level keys.
-//!
-//! Within one table, keys are checked in the documented order and unknown keys come last,
-//! sorted by name. Invalid TOML stops at the first syntax error, with its line and column.
+//! The walk over a parsed protocol table: every key checked in the documented order, every
+//! problem recorded with its key path, and the typed [`Protocol`] built when all is well.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::path::Path;
-use std::str::FromStr;
 
 use time::{Date, Duration};
 use toml::{Table, Value};
@@ -33,107 +11,14 @@ use crate::enums::{
     StatutoryGateway, Urgency,
 };
 use crate::ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
-use crate::protocol::{ConsentRequirement, DataCategory, Protocol, Purpose, Signatory};
+use crate::protocol::{DataCategory, Protocol, Purpose, Signatory};
 
-/// One problem in a protocol file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError {
-    pub file: String,
-    /// Key path, e.g. `purpose[1].categories[0]`; empty for the whole file.
-    pub key: String,
-    pub reason: String,
-}
+use super::values::*;
+use super::ProtocolError;
 
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.file, self.reason)
-        } else {
-            write!(f, "{}: {}: {}", self.file, self.key, self.reason)
-        }
-    }
-}
-
-/// Every problem found in a protocol file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ProtocolErrors(pub Vec<ProtocolError>);
-
-impl fmt::Display for ProtocolErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} problem(s) in the protocol:", self.0.len())?;
-        for e in &self.0 {
-            writeln!(f, "  {e}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Reads and validates a protocol file.
-pub fn load_protocol_file(path: &Path) -> Result<Protocol, ProtocolErrors> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ProtocolErrors(vec![ProtocolError {
-            file: file.clone(),
-            key: String::new(),
-            reason: format!("cannot read: {e}"),
-        }])
-    })?;
-    parse_protocol(&text, &file)
-}
-
-/// Parses and validates protocol TOML; `file` names it in error messages.
-pub fn parse_protocol(text: &str, file: &str) -> Result<Protocol, ProtocolErrors> {
-    let mut cx = Cx {
-        file: file.to_owned(),
-        errors: Vec::new(),
-    };
-    let table: Table = match text.parse() {
-        Ok(t) => t,
-        Err(e) => {
-            // toml's messages can span lines ("invalid table header\nexpected `.`, `]`");
-            // one problem is one line of the report.
-            let message = e
-                .message()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let reason = match e.span().and_then(|span| line_column(text, span.start)) {
-                Some((line, column)) => {
-                    format!("not valid TOML at line {line}, column {column}: {message}")
-                }
-                None => format!("not valid TOML: {message}"),
-            };
-            cx.err("", reason);
-            return Err(ProtocolErrors(cx.errors));
-        }
-    };
-    let protocol = cx.protocol(&table);
-    match protocol {
-        Some(p) if cx.errors.is_empty() => Ok(p),
-        Some(_) => Err(ProtocolErrors(cx.errors)),
-        None => {
-            if cx.errors.is_empty() {
-                // Every path that yields no protocol reports why; this is a safety net.
-                cx.err("", "the protocol is incomplete");
-            }
-            Err(ProtocolErrors(cx.errors))
-        }
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(text: &str, offset: usize) -> Option<(usize, usize)> {
-    let before = text.get(..offset)?;
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    Some((line, column))
-}
-
-struct Cx {
-    file: String,
-    errors: Vec<ProtocolError>,
+pub(super) struct Walker {
+    pub(super) file: String,
+    pub(super) errors: Vec<ProtocolError>,
 }
 
 /// A view of one table with its key path, that remembers which keys were read so that
@@ -152,8 +37,8 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-impl Cx {
-    fn err(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+impl Walker {
+    pub(super) fn err(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ProtocolError {
             file: self.file.clone(),
             key: key.into(),
@@ -420,7 +305,7 @@ impl Cx {
         out
     }
 
-    fn protocol(&mut self, root_table: &Table) -> Option<Protocol> {
+    pub(super) fn protocol(&mut self, root_table: &Table) -> Option<Protocol> {
         let mut root = Obj {
             path: String::new(),
             table: root_table,
@@ -865,95 +750,4 @@ fn static_key(s: &str) -> &'static str {
         .chain(Urgency::ALL.iter().map(|u| u.as_str()))
         .find(|k| *k == s)
         .unwrap_or("?")
-}
-
-fn parse_consent(s: &str) -> Option<ConsentRequirement> {
-    match s {
-        "explicit" => Some(ConsentRequirement::Explicit),
-        "sought" => Some(ConsentRequirement::Sought),
-        "not_required" => Some(ConsentRequirement::NotRequired),
-        _ => None,
-    }
-}
-
-/// `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Option<Date> {
-    Date::parse(
-        s,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
-}
-
-/// `30m`, `24h`, `10d`: a positive whole number of minutes, hours or days, at most 100 years.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let unit = s.chars().last()?;
-    let per_unit: i64 = match unit {
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let num = &s[..s.len() - unit.len_utf8()];
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let seconds = i64::from_str(num)
-        .ok()
-        .filter(|n| *n > 0)?
-        .checked_mul(per_unit)?;
-    (seconds <= 36_500 * 86_400).then(|| Duration::seconds(seconds))
-}
-
-/// The known key nearest to a misspelt one, if it is close enough to be the one meant: at most
-/// two edits, or a third of the key's length for long keys.
-fn closest(key: &str, known: &BTreeSet<&'static str>) -> Option<&'static str> {
-    let limit = (key.chars().count() / 3).max(2);
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
-/// `scheme:rest` with an RFC 3986 scheme and no whitespace: what a SAN URI looks like.
-fn looks_like_uri(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        && !rest.is_empty()
-        && !s.chars().any(char::is_whitespace)
-}
-
-/// Lowercase hex without separators, if it is 32 bytes of hex.
-pub fn normalise_fingerprint(s: &str) -> Option<String> {
-    let hex: String = s
-        .chars()
-        .filter(|c| *c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }

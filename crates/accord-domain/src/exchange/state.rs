@@ -1,6 +1,7 @@
-//! The exchange state machine. Every transition the system makes is decided by
-//! [`ExchangeState::apply`], in this one place; an action that is not allowed from the
-//! current state is an error, never a silent no-op.
+//! The exchange state machine: the one transition table. Every state change an exchange
+//! makes passes [`ExchangeState::apply`]; an action that is not allowed from the current
+//! state is an error, never a silent no-op. Who may take an action, and what it records, is
+//! decided on top of this table by [`super::Exchange::handle`].
 //!
 //! ```text
 //! submitted ─assess─▶ refused
@@ -14,10 +15,6 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
-use crate::enums::{ItemKind, Role};
-use crate::ids::{AgencyId, CategoryId};
 
 /// Where an exchange stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -196,100 +193,6 @@ impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Who did something: the agency from the client certificate, the person and roles from the
-/// token. The broker itself (deadline and retention jobs) acts as `Actor::system()`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    pub agency: Option<AgencyId>,
-    pub subject: String,
-    pub roles: Vec<Role>,
-}
-
-impl Actor {
-    pub fn system() -> Self {
-        Self {
-            agency: None,
-            subject: "accord-broker".into(),
-            roles: Vec::new(),
-        }
-    }
-
-    pub fn has_role(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-}
-
-/// Conditions attached to an approval (`002 App.2 Q6`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conditions {
-    pub no_onward_disclosure: bool,
-    /// Overrides the purpose's retention when set (must not exceed it).
-    pub retention_days: Option<u32>,
-    pub inform_subject: bool,
-    pub other: String,
-}
-
-/// The kind of a human decision on an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionKind {
-    Approve,
-    ApprovePart,
-    Decline,
-    AskForMoreInformation,
-    Escalate,
-    /// The requester's answer to a request for more information.
-    InformationProvided,
-    /// The requester escalating a decline (`002 14.1`).
-    DeclineEscalated,
-}
-
-impl DecisionKind {
-    pub fn action(self) -> Action {
-        match self {
-            Self::Approve => Action::Approve,
-            Self::ApprovePart => Action::ApprovePart,
-            Self::Decline => Action::Decline,
-            Self::AskForMoreInformation => Action::AskForMoreInformation,
-            Self::Escalate | Self::DeclineEscalated => Action::Escalate,
-            Self::InformationProvided => Action::AnswerInformationRequest,
-        }
-    }
-}
-
-/// A recorded human decision (`001 Record`: reasons for declining are recorded and given).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub kind: DecisionKind,
-    pub decided_by: Actor,
-    pub decided_at: OffsetDateTime,
-    /// Approved categories (approve: the proposed scope; approve part: the chosen subset).
-    pub categories: Vec<CategoryId>,
-    pub conditions: Conditions,
-    pub reasons: Vec<String>,
-    pub questions: Vec<String>,
-    pub escalate_to: Option<Role>,
-    pub note: String,
-}
-
-/// One item of a response (`001 Accurate`, `004 FAQ` past clients).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponseItem {
-    pub category: CategoryId,
-    pub kind: ItemKind,
-    pub content: String,
-    pub recorded_on: time::Date,
-    pub historical: bool,
-    pub source_system: Option<String>,
-}
-
-/// The agency ids on either side of an exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parties {
-    pub requesting: AgencyId,
-    pub holding: AgencyId,
 }
 
 #[cfg(test)]
