@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod auth;
 pub mod authz;
 pub mod config;
