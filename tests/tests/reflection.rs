@@ -115,7 +115,10 @@ async fn find_grpcurl() -> Option<PathBuf> {
 }
 
 /// Runs `grpcurl` with `args`; returns its exit status and everything it printed.
-async fn run_grpcurl(grpcurl: &Path, args: &[String]) -> Result<(std::process::ExitStatus, String)> {
+async fn run_grpcurl(
+    grpcurl: &Path,
+    args: &[String],
+) -> Result<(std::process::ExitStatus, String)> {
     let child = Command::new(grpcurl)
         .args(args)
         .stdin(Stdio::null())
