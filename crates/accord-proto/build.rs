@@ -1,6 +1,7 @@
 //! Compiles `proto/accord/v1/*.proto` with protox (pure Rust, no system `protoc`) and generates
 //! the prost messages and tonic clients and servers, plus the encoded descriptor set that
-//! server reflection serves.
+//! server reflection serves. That set also holds `google/rpc/error_details.proto`, the types of
+//! the error details the broker sends, so reflection clients can decode them.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,9 @@ use anyhow::Context;
 
 const PROTO_ROOT: &str = "../../proto";
 const PROTO_DIR: &str = "../../proto/accord/v1";
+/// Reflection-only files (relative to [`PROTO_ROOT`]): described, never generated, because
+/// `tonic-types` already provides their Rust types and the server builds details with those.
+const REFLECTION_ONLY: &[&str] = &["google/rpc/error_details.proto"];
 
 fn main() -> anyhow::Result<()> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(PROTO_DIR)
@@ -22,6 +26,9 @@ fn main() -> anyhow::Result<()> {
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
+    for file in REFLECTION_ONLY {
+        println!("cargo:rerun-if-changed={PROTO_ROOT}/{file}");
+    }
 
     let mut compiler = protox::Compiler::new([PROTO_ROOT])?;
     // Source info carries the proto comments into the generated docs and to reflection clients;
@@ -29,6 +36,12 @@ fn main() -> anyhow::Result<()> {
     compiler.include_source_info(true).include_imports(true);
     compiler
         .open_files(&files)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    // Taken before the reflection-only files are opened, so no Rust code is generated for them
+    // (a second `google.rpc` module would clash with tonic-types').
+    let generated = compiler.file_descriptor_set();
+    compiler
+        .open_files(REFLECTION_ONLY)
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").context("OUT_DIR not set")?);
@@ -40,8 +53,6 @@ fn main() -> anyhow::Result<()> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .file_descriptor_set_path(&descriptor_path)
-        .skip_protoc_run()
-        .compile_fds(compiler.file_descriptor_set())?;
+        .compile_fds(generated)?;
     Ok(())
 }

@@ -238,6 +238,8 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
+    // The Accord set also describes google.rpc's error details, so reflection clients (grpcurl)
+    // decode the `BadRequest` detail of an INVALID_ARGUMENT answer.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(accord_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
