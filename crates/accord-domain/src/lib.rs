@@ -30,4 +30,4 @@ pub use request::{
     SubjectIdentifier, SubjectNotification,
 };
 pub use signatory::{AdminChange, SignatoryChanged, SignatoryRefusal};
-pub use validation::FieldViolation;
+pub use validation::{limits, FieldViolation, IdempotencyKey, Violations};

@@ -176,30 +176,22 @@ pub struct SubjectNotification {
     pub reason_not_informing: String,
 }
 
-/// Longest free-text field accepted, in bytes.
-pub const MAX_TEXT: usize = 8 * 1024;
-/// Most categories one request may seek.
-pub const MAX_CATEGORIES: usize = 50;
-/// Most identifiers per subject, and most other people per request.
-pub const MAX_LIST: usize = 20;
+use crate::validation::limits::{CATEGORIES as MAX_CATEGORIES, LIST as MAX_LIST};
 
 impl Request {
-    /// Structural checks a well-formed request must pass before the policy check judges it.
-    /// Returns every problem, each naming its field, so a caller can fix them all at once.
-    /// Judgements (is this purpose allowed, is consent adequate) belong to the policy check.
+    /// The rules between fields a well-formed request must pass before the policy check
+    /// judges it (each field on its own, its presence and length, is parsed once at the API
+    /// boundary). Returns every problem, each naming its field, so a caller can fix them all
+    /// at once. Judgements (is this purpose allowed, is consent adequate) belong to the policy
+    /// check.
     pub fn validate(&self) -> Result<(), Vec<FieldViolation>> {
         let mut v = Violations::default();
-        v.required_text("protocol_version", &self.protocol_version);
         if self.requesting_agency == self.holding_agency {
             v.push(
                 "holding_agency_id",
                 "must differ from the requesting agency",
             );
         }
-        v.required_text("practitioner.subject", &self.practitioner.subject);
-        v.required_text("practitioner.name", &self.practitioner.name);
-        v.text("practitioner.job_title", &self.practitioner.job_title);
-        v.text("practitioner.contact", &self.practitioner.contact);
         validate_subject(&mut v, "child", &self.child);
         if self.other_people.len() > MAX_LIST {
             v.push("other_people", format!("at most {MAX_LIST} people"));
@@ -207,9 +199,6 @@ impl Request {
         for (i, p) in self.other_people.iter().enumerate() {
             validate_subject(&mut v, &format!("other_people[{i}]"), p);
         }
-        v.required_text("necessity_justification", &self.necessity_justification);
-        v.required_text("expected_outcome", &self.expected_outcome);
-        v.text("risk_summary", &self.risk_summary);
         if self.categories.is_empty() {
             v.push("categories", "at least one data category must be sought");
         }
@@ -224,7 +213,6 @@ impl Request {
                     format!("{} is sought twice", c.category),
                 );
             }
-            v.text(&format!("categories[{i}].reason"), &c.reason);
         }
         if let (Some(from), Some(to)) = (self.records_from, self.records_to) {
             if from > to {
@@ -249,12 +237,6 @@ impl Request {
                 "required when consent is not required (statutory duty or court order)",
             );
         }
-        v.text("consent.scope", &c.scope);
-        v.text("consent.not_sought_detail", &c.not_sought_detail);
-        v.text(
-            "consent.public_interest_justification",
-            &c.public_interest_justification,
-        );
         if self.onward_disclosure.intended && self.onward_disclosure.recipients.is_empty() {
             v.push(
                 "onward_disclosure.recipients",
@@ -267,10 +249,6 @@ impl Request {
                 format!("at most {MAX_LIST}"),
             );
         }
-        v.text(
-            "notification.reason_not_informing",
-            &self.notification.reason_not_informing,
-        );
         v.finish()
     }
 
@@ -293,10 +271,4 @@ fn validate_subject(v: &mut Violations, field: &str, s: &Subject) {
             format!("at most {MAX_LIST}"),
         );
     }
-    for (i, id) in s.identifiers.iter().enumerate() {
-        v.required_text(&format!("{field}.identifiers[{i}].scheme"), &id.scheme);
-        v.required_text(&format!("{field}.identifiers[{i}].value"), &id.value);
-    }
-    v.text(&format!("{field}.name"), &s.name);
-    v.text(&format!("{field}.relationship"), &s.relationship);
 }

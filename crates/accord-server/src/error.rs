@@ -122,40 +122,17 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
     }
 }
 
-/// Most violations one request reports; further problems are summed up by one final
-/// [`more_problems`] violation, so a request with millions of bad elements costs no more to
-/// answer than one with a hundred.
-pub const MAX_VIOLATIONS: usize = 100;
+pub use accord_domain::validation::{
+    push_violation, violations_full, MAX_VIOLATIONS, MORE_PROBLEMS,
+};
 
-/// The reason of the final violation that stands for the problems not reported.
-pub const MORE_PROBLEMS: &str = "… and more problems";
+fn is_more_problems(v: &FieldViolation) -> bool {
+    v.is_more_problems()
+}
 
 /// The violation that closes a list cut at [`MAX_VIOLATIONS`]: it names no field.
 pub fn more_problems() -> FieldViolation {
-    FieldViolation::new("", MORE_PROBLEMS)
-}
-
-fn is_more_problems(v: &FieldViolation) -> bool {
-    v.field.is_empty() && v.reason == MORE_PROBLEMS
-}
-
-/// Whether `out` is closed: it ends with [`more_problems`] and takes no more violations.
-pub fn violations_full(out: &[FieldViolation]) -> bool {
-    out.last().is_some_and(is_more_problems)
-}
-
-/// Adds `v` to `out`, which holds at most [`MAX_VIOLATIONS`] violations and then one
-/// [`more_problems`]; anything pushed after that is dropped. Every collector of violations
-/// pushes through this function.
-pub fn push_violation(out: &mut Vec<FieldViolation>, v: FieldViolation) {
-    if violations_full(out) {
-        return;
-    }
-    if out.len() >= MAX_VIOLATIONS || is_more_problems(&v) {
-        out.push(more_problems());
-    } else {
-        out.push(v);
-    }
+    FieldViolation::more_problems()
 }
 
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail holding the violations (at most

@@ -515,7 +515,7 @@ mod tests {
             },
         };
         Submission {
-            idempotency_key: key.into(),
+            idempotency_key: IdempotencyKey::parse(key).unwrap_or_else(|e| panic!("{e}")),
             request,
             assessment: Assessment {
                 outcome: Outcome::ProceedToApproval,

@@ -276,12 +276,6 @@ impl Store {
             actor,
             now,
         } = submission;
-        if idempotency_key.is_empty() || idempotency_key.len() > 256 {
-            return Err(StoreError::InvalidInput {
-                field: "idempotency_key",
-                reason: "must be 1 to 256 bytes".into(),
-            });
-        }
         let now = to_us(now)?;
         let id = Uuid::now_v7();
         let keys = &self.inner.keys;
@@ -299,7 +293,7 @@ impl Store {
         }
         let op = SubmitOp {
             id,
-            idempotency_key,
+            idempotency_key: idempotency_key.as_str().to_owned(),
             requesting_agency: request.requesting_agency.clone(),
             holding_agency: request.holding_agency.clone(),
             purpose: request.purpose.clone(),

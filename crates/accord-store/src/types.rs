@@ -2,8 +2,8 @@
 //! back. The server codes against these, so change them only with the server.
 
 use accord_domain::{
-    Actor, AgencyId, Assessment, AuditEventKind, CategoryId, Command, ExchangeState, LevelOfNeed,
-    PurposeId, Request, Urgency,
+    Actor, AgencyId, Assessment, AuditEventKind, CategoryId, Command, ExchangeState,
+    IdempotencyKey, LevelOfNeed, PurposeId, Request, Urgency,
 };
 pub use accord_domain::{Exchange, ResponseMeta};
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ fn redact_url(url: &str) -> String {
 pub struct Submission {
     /// Client-chosen key: a retry with the same key (and requesting agency) returns the first
     /// exchange instead of creating a second.
-    pub idempotency_key: String,
+    pub idempotency_key: IdempotencyKey,
     pub request: Request,
     pub assessment: Assessment,
     pub actor: Actor,

@@ -1870,7 +1870,7 @@ async fn audit_log_holds_digests_of_free_text_not_the_text(t: TestDb) -> Result<
         reason_not_informing: texts[6].into(),
     };
     let submit = |key: &str| Submission {
-        idempotency_key: key.into(),
+        idempotency_key: IdempotencyKey::parse(key).unwrap_or_else(|e| panic!("{e}")),
         request: req.clone(),
         assessment: assessment(Outcome::ProceedToApproval, at(0)),
         actor: practitioner("police"),

@@ -31,7 +31,7 @@ pub fn conditions_from_proto(
             other,
         })
     } else {
-        Err(c.out)
+        Err(c.into_violations())
     }
 }
 

@@ -6,7 +6,7 @@ use time::{Date, OffsetDateTime};
 
 use super::enums::ProtoEnum;
 use super::time::parse_date;
-use crate::error::{push_violation, violations_full};
+use accord_domain::Violations;
 
 /// Earliest year of any date a request or response carries (dates of birth, consent, records).
 pub const MIN_YEAR: i32 = 1900;
@@ -15,7 +15,8 @@ pub const MAX_YEAR: i32 = 9999;
 
 /// Collects violations while converting one message.
 pub(super) struct Check {
-    pub(super) out: Vec<FieldViolation>,
+    /// The one bounded collector (`accord_domain::Violations`).
+    pub(super) out: Violations,
     today: Date,
 }
 
@@ -30,45 +31,37 @@ pub(super) fn join(prefix: &str, field: &str) -> String {
 impl Check {
     pub(super) fn new(now: OffsetDateTime) -> Check {
         Check {
-            out: Vec::new(),
+            out: Violations::default(),
             today: now.date(),
         }
     }
 
-    /// Records a violation; after [`crate::error::MAX_VIOLATIONS`] only one "… and more problems" is kept.
+    /// Records a violation; after [`accord_domain::validation::MAX_VIOLATIONS`] only one
+    /// "… and more problems" is kept.
     pub(super) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        if !self.is_full() {
-            push_violation(&mut self.out, FieldViolation::new(field, reason));
-        }
+        self.out.push(field, reason);
     }
 
     /// Whether the cap of violations was reached: loops over elements stop.
     pub(super) fn is_full(&self) -> bool {
-        violations_full(&self.out)
+        self.out.is_full()
     }
 
     /// Checks a list's length before its elements: more than `max` is one violation, and
     /// `false` tells the caller not to look at the elements.
     pub(super) fn list_len(&mut self, field: &str, len: usize, max: usize, what: &str) -> bool {
-        if len > max {
-            self.push(field, format!("at most {max} {what} (found {len})"));
-            return false;
-        }
-        true
+        self.out.list_len_of(field, len, max, what)
     }
 
     /// Text of `min..=max` characters (`min == 0`: optional).
     pub(super) fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
-        let n = value.chars().count();
-        if min > 0 && value.trim().is_empty() {
-            self.push(field, "is required");
-        } else if n > max {
-            self.push(
-                field,
-                format!("must be at most {max} characters (found {n})"),
-            );
-        }
+        self.out.text(field, value, min, max);
         value.to_owned()
+    }
+
+    /// Every violation, for the caller's `Err`.
+    pub(super) fn into_violations(self) -> Vec<FieldViolation> {
+        self.out.into_vec()
     }
 
     pub(super) fn empty(&mut self, field: &str, value: &str, when: &str) {

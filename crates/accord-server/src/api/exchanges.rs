@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use accord_domain as d;
-use accord_domain::{AgencyId, CategoryId, FieldViolation, IdError, ProtocolId, PurposeId};
+use accord_domain::{
+    AgencyId, CategoryId, FieldViolation, IdError, IdempotencyKey, ProtocolId, PurposeId,
+};
 use accord_proto::v1 as pb;
 use accord_store as store;
 use time::OffsetDateTime;
@@ -27,8 +29,7 @@ pub const MAX_RESPONSE_ITEMS: usize = 500;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedRequest {
     pub request: d::Request,
-    /// `idempotency_key`, 1 to 128 characters.
-    pub idempotency_key: String,
+    pub idempotency_key: IdempotencyKey,
 }
 
 /// Placeholder ids stand in for unparseable ones so the domain's own checks can still run
@@ -170,11 +171,17 @@ pub fn request_from_proto(
             reason_not_informing: String::new(),
         },
     };
-    let idempotency_key = c.text("idempotency_key", &r.idempotency_key, 1, 128);
+    let idempotency_key = match IdempotencyKey::parse(&r.idempotency_key) {
+        Ok(k) => Some(k),
+        Err(reason) => {
+            c.push("idempotency_key", reason);
+            None
+        }
+    };
 
     // Build the request, with placeholders for what could not be read, and let the domain
     // check it too; its findings about fields already reported are dropped.
-    let reported: Vec<String> = c.out.iter().map(|v| v.field.clone()).collect();
+    let reported: Vec<String> = c.out.as_slice().iter().map(|v| v.field.clone()).collect();
     let (article6, special, gateways) = lawful_basis.unwrap_or((None, None, Vec::new()));
     let built = (|| {
         Some(d::Request {
@@ -217,7 +224,7 @@ pub fn request_from_proto(
         })
     })();
     let Some(request) = built else {
-        return Err(c.out);
+        return Err(c.into_violations());
     };
     if let Err(domain) = request.validate() {
         for v in domain {
@@ -233,13 +240,12 @@ pub fn request_from_proto(
             c.push(field, v.reason);
         }
     }
-    if c.out.is_empty() {
-        Ok(ParsedRequest {
+    match idempotency_key {
+        Some(idempotency_key) if c.out.is_empty() => Ok(ParsedRequest {
             request,
             idempotency_key,
-        })
-    } else {
-        Err(c.out)
+        }),
+        _ => Err(c.into_violations()),
     }
 }
 
@@ -490,7 +496,7 @@ pub fn amended_categories_from_proto(
     if c.out.is_empty() {
         Ok(out)
     } else {
-        Err(c.out)
+        Err(c.into_violations())
     }
 }
 
@@ -503,7 +509,7 @@ pub fn response_item_from_proto(
     let parsed = response_item(&mut c, "", item);
     match parsed {
         Some(i) if c.out.is_empty() => Ok(i),
-        _ => Err(c.out),
+        _ => Err(c.into_violations()),
     }
 }
 
@@ -534,7 +540,7 @@ pub fn response_items_from_proto(
 ) -> Result<Vec<d::ResponseItem>, Vec<FieldViolation>> {
     let mut c = Check::new(now);
     if !c.list_len("items", items.len(), MAX_RESPONSE_ITEMS, "items") {
-        return Err(c.out);
+        return Err(c.into_violations());
     }
     if items.is_empty() {
         c.push("items", "at least one item is required");
@@ -549,7 +555,7 @@ pub fn response_items_from_proto(
     if c.out.is_empty() {
         Ok(out)
     } else {
-        Err(c.out)
+        Err(c.into_violations())
     }
 }
 

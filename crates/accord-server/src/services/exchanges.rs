@@ -132,9 +132,6 @@ impl ExchangeService for ExchangeHandlers {
                 None
             }
         };
-        if r.idempotency_key.len() > 256 {
-            fields.push("request.idempotency_key", "must be at most 256 bytes");
-        }
         if r.practitioner
             .as_ref()
             .is_some_and(|p| !p.subject.is_empty() && p.subject != caller.subject)

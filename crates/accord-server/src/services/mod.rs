@@ -17,7 +17,9 @@ pub mod exchanges;
 pub mod inbox;
 pub mod registry;
 
-use accord_domain::{Actor, Command, FieldViolation, Protocol, Purpose, Role};
+#[cfg(test)]
+use accord_domain::FieldViolation;
+use accord_domain::{Actor, Command, Protocol, Purpose, Role};
 use accord_proto::v1 as pb;
 use accord_store::{Change, Exchange, StoreError};
 use std::sync::Arc;
@@ -27,13 +29,13 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::authz::Operation;
 use crate::convert;
-use crate::error::{
-    exchange_not_found, invalid_argument, push_violation, store_status, violations_full,
-    StoreResultExt,
-};
 #[cfg(test)]
-use crate::error::{MAX_VIOLATIONS, MORE_PROBLEMS};
+use crate::error::MORE_PROBLEMS;
+use crate::error::{exchange_not_found, invalid_argument, store_status, StoreResultExt};
 use crate::AppState;
+#[cfg(test)]
+use accord_domain::validation::MAX_VIOLATIONS;
+use accord_domain::Violations;
 
 pub use approvals::ApprovalHandlers;
 pub use audit::AuditHandlers;
@@ -42,94 +44,33 @@ pub use inbox::InboxHandlers;
 pub use registry::RegistryHandlers;
 
 /// Largest page a list call may ask for (`PageRequest.page_size`).
-pub const MAX_PAGE_SIZE: u32 = 500;
+pub const MAX_PAGE_SIZE: u32 = accord_domain::limits::PAGE_SIZE;
 /// Page size when the client leaves it at 0.
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const DEFAULT_PAGE_SIZE: u32 = accord_domain::limits::DEFAULT_PAGE_SIZE;
 
-/// Collects field violations for one request: at most [`MAX_VIOLATIONS`], then one
-/// "… and more problems" ([`push_violation`]).
+/// Collects field violations for one request through the one bounded collector
+/// ([`Violations`]: at most [`MAX_VIOLATIONS`], then one "… and more problems"), and answers
+/// `INVALID_ARGUMENT` with all of them.
 #[derive(Debug, Default)]
-pub(crate) struct Fields(Vec<FieldViolation>);
+pub(crate) struct Fields(pub(crate) Violations);
+
+impl std::ops::Deref for Fields {
+    type Target = Violations;
+    fn deref(&self) -> &Violations {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Fields {
+    fn deref_mut(&mut self) -> &mut Violations {
+        &mut self.0
+    }
+}
 
 impl Fields {
-    pub(crate) fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        if !self.is_full() {
-            push_violation(&mut self.0, FieldViolation::new(field, reason));
-        }
-    }
-
-    pub(crate) fn extend(&mut self, v: impl IntoIterator<Item = FieldViolation>) {
-        for v in v {
-            if self.is_full() {
-                break;
-            }
-            push_violation(&mut self.0, v);
-        }
-    }
-
-    /// Whether no more violations are recorded (the cap was reached): element loops stop.
-    pub(crate) fn is_full(&self) -> bool {
-        violations_full(&self.0)
-    }
-
-    /// Text of `min..=max` characters; `min == 0` makes it optional. Never repeats the value.
-    pub(crate) fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let n = value.chars().count();
-        if min > 0 && value.trim().is_empty() {
-            self.push(field, "is required");
-        } else if n > max {
-            self.push(
-                field,
-                format!("must be at most {max} characters (found {n})"),
-            );
-        }
-    }
-
-    /// A list of `min..=max_items` texts of 1 to `max_len` characters each. A list over
-    /// `max_items` is one violation: its elements are not looked at.
-    pub(crate) fn text_list(
-        &mut self,
-        field: &str,
-        values: &[String],
-        min: usize,
-        max_items: usize,
-        max_len: usize,
-    ) {
-        if !self.list_len(field, values.len(), max_items) {
-            return;
-        }
-        if values.len() < min {
-            self.push(field, format!("at least {min} required"));
-        }
-        for (i, v) in values.iter().enumerate() {
-            if self.is_full() {
-                break;
-            }
-            self.text(&format!("{field}[{i}]"), v, 1, max_len);
-        }
-    }
-
-    /// Checks a list's length before its elements: a list of more than `max` entries is
-    /// reported once, and `false` tells the caller not to look at its elements.
-    pub(crate) fn list_len(&mut self, field: &str, len: usize, max: usize) -> bool {
-        if len > max {
-            self.push(field, format!("at most {max} entries (found {len})"));
-            return false;
-        }
-        true
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Ok` when nothing was reported, else `INVALID_ARGUMENT` with every violation.
     pub(crate) fn finish(self) -> Result<(), Status> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(invalid_argument(self.0))
-        }
+        self.0.finish().map_err(invalid_argument)
     }
 }
 
@@ -154,7 +95,7 @@ pub(crate) fn page(
             format!("must be at most {MAX_PAGE_SIZE} (found {})", p.page_size),
         );
     }
-    if p.page_token.len() > 1024 {
+    if p.page_token.len() > accord_domain::limits::PAGE_TOKEN {
         fields.push(
             format!("{field}.page_token"),
             "is not a token of this server",
@@ -290,7 +231,7 @@ mod tests {
         f.text("d", "ééééé", 1, 4);
         f.text_list("e", &["ok".into(), String::new()], 1, 1, 10);
         f.text_list("g", &["ok".into(), String::new()], 1, 2, 10);
-        let fields: Vec<String> = f.0.iter().map(|v| v.field.clone()).collect();
+        let fields: Vec<String> = f.0.as_slice().iter().map(|v| v.field.clone()).collect();
         assert_eq!(fields, ["a", "b", "d", "e", "g[1]"]);
         assert!(f.finish().is_err());
         assert!(Fields::default().finish().is_ok());
@@ -302,9 +243,12 @@ mod tests {
         let values = vec![String::new(); 1_000_000];
         let mut f = Fields::default();
         f.text_list("ask.questions", &values, 1, 20, 2000);
-        assert_eq!(f.0.len(), 1);
-        assert_eq!(f.0[0].field, "ask.questions");
-        assert_eq!(f.0[0].reason, "at most 20 entries (found 1000000)");
+        assert_eq!(f.0.as_slice().len(), 1);
+        assert_eq!(f.0.as_slice()[0].field, "ask.questions");
+        assert_eq!(
+            f.0.as_slice()[0].reason,
+            "at most 20 entries (found 1000000)"
+        );
     }
 
     #[test]
@@ -315,9 +259,9 @@ mod tests {
             f.text_list(&format!("l{i}"), &values, 1, 20, 10);
         }
         f.extend((0..1_000_000).map(|i| FieldViolation::new(format!("x{i}"), "bad")));
-        assert_eq!(f.0.len(), MAX_VIOLATIONS + 1);
-        assert_eq!(f.0[MAX_VIOLATIONS].field, "");
-        assert_eq!(f.0[MAX_VIOLATIONS].reason, MORE_PROBLEMS);
+        assert_eq!(f.0.as_slice().len(), MAX_VIOLATIONS + 1);
+        assert_eq!(f.0.as_slice()[MAX_VIOLATIONS].field, "");
+        assert_eq!(f.0.as_slice()[MAX_VIOLATIONS].reason, MORE_PROBLEMS);
     }
 
     #[test]
@@ -329,8 +273,8 @@ mod tests {
             page_token: "t".into(),
         };
         assert_eq!(page(&mut f, "page", Some(&p)), (500, Some("t".into())));
-        assert_eq!(f.0.len(), 1);
-        assert_eq!(f.0[0].field, "page.page_size");
+        assert_eq!(f.0.as_slice().len(), 1);
+        assert_eq!(f.0.as_slice()[0].field, "page.page_size");
     }
 
     #[test]

@@ -407,7 +407,7 @@ pub fn submission(
     now: OffsetDateTime,
 ) -> Submission {
     Submission {
-        idempotency_key: key.into(),
+        idempotency_key: IdempotencyKey::parse(key).unwrap_or_else(|e| panic!("{e}")),
         request: request(from, to, child),
         assessment: assessment(outcome, now),
         actor: practitioner(from),
