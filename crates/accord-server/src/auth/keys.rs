@@ -149,19 +149,14 @@ fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, String> {
     Ok(out)
 }
 
+/// The JWKS `alg` as a token algorithm, if [`ALLOWED_ALGORITHMS`] accepts it. The allowlist is
+/// the one statement of the algorithm policy; a JWKS name maps onto it by its spelling (the
+/// same conversion jsonwebtoken makes).
 fn jwk_algorithm(ka: KeyAlgorithm) -> Option<Algorithm> {
-    Some(match ka {
-        KeyAlgorithm::RS256 => Algorithm::RS256,
-        KeyAlgorithm::RS384 => Algorithm::RS384,
-        KeyAlgorithm::RS512 => Algorithm::RS512,
-        KeyAlgorithm::PS256 => Algorithm::PS256,
-        KeyAlgorithm::PS384 => Algorithm::PS384,
-        KeyAlgorithm::PS512 => Algorithm::PS512,
-        KeyAlgorithm::ES256 => Algorithm::ES256,
-        KeyAlgorithm::ES384 => Algorithm::ES384,
-        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
-        _ => return None,
-    })
+    ka.to_string()
+        .parse::<Algorithm>()
+        .ok()
+        .filter(|a| ALLOWED_ALGORITHMS.contains(a))
 }
 
 /// (label, DER) of every PEM block in `text`.
@@ -275,8 +270,9 @@ pub struct AgencyKeys {
 #[derive(Debug, Clone, Default)]
 pub struct IssuerKeys {
     agencies: BTreeMap<AgencyId, AgencyKeys>,
-    admin_agencies: BTreeSet<AgencyId>,
-    auditor_agencies: BTreeSet<AgencyId>,
+    /// For each partnership-wide role (one with a [`designation_key`]), the agencies whose
+    /// tokens may carry it.
+    designated: BTreeMap<Role, BTreeSet<AgencyId>>,
 }
 
 impl IssuerKeys {
@@ -320,35 +316,36 @@ impl IssuerKeys {
     /// Designates the agencies whose tokens may carry `role` (`admin` or `auditor`; other
     /// roles are open to every agency and ignore this).
     pub fn designate(&mut self, role: Role, agencies: impl IntoIterator<Item = AgencyId>) {
-        match role {
-            Role::Admin => self.admin_agencies.extend(agencies),
-            Role::Auditor => self.auditor_agencies.extend(agencies),
-            Role::Practitioner | Role::IgLead | Role::CaldicottGuardian => {}
+        if designation_key(role).is_some() {
+            self.designated.entry(role).or_default().extend(agencies);
         }
     }
 
     /// `[auth] admin_agencies`: the agencies whose `admin` role counts.
     pub fn admin_agencies(&self) -> &BTreeSet<AgencyId> {
-        &self.admin_agencies
+        self.designated_for(Role::Admin)
     }
 
     /// `[auth] auditor_agencies`: the agencies whose `auditor` role counts.
     pub fn auditor_agencies(&self) -> &BTreeSet<AgencyId> {
-        &self.auditor_agencies
+        self.designated_for(Role::Auditor)
     }
 
     /// Whether a token from `agency` may carry `role`: always for the agency-level roles,
     /// only for designated agencies for `admin` and `auditor`.
     pub fn may_grant(&self, agency: &AgencyId, role: Role) -> bool {
-        match role {
-            Role::Admin => self.admin_agencies.contains(agency),
-            Role::Auditor => self.auditor_agencies.contains(agency),
-            Role::Practitioner | Role::IgLead | Role::CaldicottGuardian => true,
-        }
+        designation_key(role).is_none() || self.designated_for(role).contains(agency)
+    }
+
+    fn designated_for(&self, role: Role) -> &BTreeSet<AgencyId> {
+        static NONE: BTreeSet<AgencyId> = BTreeSet::new();
+        self.designated.get(&role).unwrap_or(&NONE)
     }
 }
 
-/// The configuration key designating the agencies for a partnership-wide role.
+/// The configuration key designating the agencies for a partnership-wide role; `None` for the
+/// roles every agency's tokens may carry. This is the one place that says which roles are
+/// partnership-wide.
 pub fn designation_key(role: Role) -> Option<&'static str> {
     match role {
         Role::Admin => Some("admin_agencies"),
@@ -369,9 +366,6 @@ pub(super) fn allowed_list() -> String {
 mod tests {
     use super::*;
     use crate::auth::testing::*;
-    use crate::auth::Authenticator;
-    use crate::context::Clock;
-    use std::sync::Arc;
 
     #[test]
     fn key_files_symmetric_and_private_refused() {
@@ -408,13 +402,7 @@ mod tests {
         let mut ik = IssuerKeys::default();
         ik.add(f.police.clone(), &f.pki.agencies[0].token_issuer, keys)
             .unwrap_or_else(|e| panic!("{e}"));
-        let auth = Authenticator::new(
-            f.auth.registry().clone(),
-            Arc::new(ik),
-            "accord".into(),
-            30,
-            Clock::fixed(NOW),
-        );
+        let auth = authenticator(f.auth.registry().clone(), ik);
         let token = mint(&f, &claims(&f));
         assert!(auth.verify_token(&token, &f.police, NOW).is_ok());
     }
@@ -426,5 +414,53 @@ mod tests {
         assert!(ik.add(a.clone(), "https://one/", vec![]).is_ok());
         assert!(ik.add(a.clone(), "https://one/", vec![]).is_ok());
         assert!(ik.add(a, "https://two/", vec![]).is_err());
+    }
+
+    #[test]
+    fn jwks_algorithms_map_onto_the_allowlist() {
+        use Algorithm as A;
+        use KeyAlgorithm as K;
+        let accepted = [
+            (K::RS256, A::RS256),
+            (K::RS384, A::RS384),
+            (K::RS512, A::RS512),
+            (K::PS256, A::PS256),
+            (K::PS384, A::PS384),
+            (K::PS512, A::PS512),
+            (K::ES256, A::ES256),
+            (K::ES384, A::ES384),
+            (K::EdDSA, A::EdDSA),
+        ];
+        for (ka, a) in accepted {
+            assert_eq!(jwk_algorithm(ka), Some(a), "{ka:?}");
+        }
+        assert_eq!(accepted.len(), ALLOWED_ALGORITHMS.len());
+        for ka in [
+            K::HS256,
+            K::HS384,
+            K::HS512,
+            K::RSA1_5,
+            K::RSA_OAEP,
+            K::RSA_OAEP_256,
+        ] {
+            assert_eq!(jwk_algorithm(ka), None, "{ka:?}");
+        }
+    }
+
+    #[test]
+    fn only_partnership_roles_are_designated() {
+        let mut ik = IssuerKeys::default();
+        let a = AgencyId::parse("a").unwrap_or_else(|e| panic!("{e}"));
+        let b = AgencyId::parse("b").unwrap_or_else(|e| panic!("{e}"));
+        assert!(ik.admin_agencies().is_empty() && ik.auditor_agencies().is_empty());
+        ik.designate(Role::Admin, [a.clone()]);
+        ik.designate(Role::Practitioner, [b.clone()]);
+        assert_eq!(ik.admin_agencies().iter().collect::<Vec<_>>(), vec![&a]);
+        assert!(ik.auditor_agencies().is_empty());
+        assert!(ik.may_grant(&a, Role::Admin) && !ik.may_grant(&b, Role::Admin));
+        assert!(!ik.may_grant(&a, Role::Auditor));
+        for role in [Role::Practitioner, Role::IgLead, Role::CaldicottGuardian] {
+            assert!(ik.may_grant(&a, role) && ik.may_grant(&b, role));
+        }
     }
 }

@@ -34,6 +34,23 @@ pub(super) fn fixture() -> Fixture {
         protocol,
     }])
     .unwrap_or_else(|e| panic!("{e}"));
+    let police = AgencyId::parse("police").unwrap_or_else(|e| panic!("{e}"));
+    let auth = authenticator(registry, issuer_keys(&pki, &police, &[]));
+    Fixture {
+        _dir: dir,
+        auth,
+        pki,
+        police,
+    }
+}
+
+/// Every dev agency's public key under its issuer, with `designate` roles designated to
+/// `designated` only.
+pub(super) fn issuer_keys(
+    pki: &dev::DevPki,
+    designated: &AgencyId,
+    designate: &[Role],
+) -> IssuerKeys {
     let mut keys = IssuerKeys::default();
     for a in &pki.agencies {
         let k = load_verifying_keys(&a.jwt_public_key).unwrap_or_else(|e| panic!("{e}"));
@@ -44,20 +61,21 @@ pub(super) fn fixture() -> Fixture {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    let auth = Authenticator::new(
+    for role in designate {
+        keys.designate(*role, [designated.clone()]);
+    }
+    keys
+}
+
+/// The fixture's settings: audience `accord`, 30 s leeway, the clock stopped at [`NOW`].
+pub(super) fn authenticator(registry: Registry, keys: IssuerKeys) -> Authenticator {
+    Authenticator::new(
         registry,
         Arc::new(keys),
         "accord".into(),
         30,
         Clock::fixed(NOW),
-    );
-    let police = AgencyId::parse("police").unwrap_or_else(|e| panic!("{e}"));
-    Fixture {
-        _dir: dir,
-        auth,
-        pki,
-        police,
-    }
+    )
 }
 
 pub(super) fn claims(f: &Fixture) -> TokenClaims {
@@ -104,25 +122,10 @@ pub(super) fn request_with(f: &Fixture, token: &str) -> Request<()> {
     req
 }
 
+/// The fixture's authenticator with `designate` roles designated to the police.
 pub(super) fn with_keys(f: &Fixture, designate: &[Role]) -> Authenticator {
-    let mut ik = IssuerKeys::default();
-    for a in &f.pki.agencies {
-        let k = load_verifying_keys(&a.jwt_public_key).unwrap_or_else(|e| panic!("{e}"));
-        ik.add(
-            AgencyId::parse(&a.agency_id).unwrap_or_else(|e| panic!("{e}")),
-            &a.token_issuer,
-            k,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
-    for role in designate {
-        ik.designate(*role, [f.police.clone()]);
-    }
-    Authenticator::new(
+    authenticator(
         f.auth.registry().clone(),
-        Arc::new(ik),
-        "accord".into(),
-        30,
-        Clock::fixed(NOW),
+        issuer_keys(&f.pki, &f.police, designate),
     )
 }

@@ -4,6 +4,7 @@
 
 use accord_domain::{AgencyId, Role};
 use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::Validation;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,6 +14,10 @@ use tracing::warn;
 
 use super::keys::{allowed_list, VerifyingKey, ALLOWED_ALGORITHMS};
 use super::{unauthenticated, Authenticator};
+
+// Both the claim check here and jsonwebtoken's own time checks refuse with these words.
+const EXPIRED: &str = "the token has expired";
+const NOT_YET_VALID: &str = "the token is not valid yet (nbf is in the future)";
 
 /// The claims of an Accord token, as agencies' identity providers issue them (and as
 /// [`crate::dev::mint_token`] writes them).
@@ -148,19 +153,11 @@ impl Authenticator {
                     break;
                 }
                 Err(e) => {
-                    let signature_problem = matches!(
-                        e.kind(),
-                        jsonwebtoken::errors::ErrorKind::InvalidSignature
-                            | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
-                            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
-                            | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
-                            | jsonwebtoken::errors::ErrorKind::Crypto(_)
-                    );
                     let message =
                         describe_jwt_error(&e, agency, &agency_keys.issuer, &self.audience);
                     // Claim problems come from a key that verified the signature: they are the
                     // real reason and win over signature failures of other keys.
-                    if !signature_problem {
+                    if !is_signature_problem(e.kind()) {
                         return Err(message);
                     }
                     last_error = message;
@@ -173,11 +170,11 @@ impl Authenticator {
         let leeway = self.leeway_seconds as f64;
         let exp = claims.exp.ok_or("the token has no exp claim")?;
         if now_ts > exp + leeway {
-            return Err("the token has expired".into());
+            return Err(EXPIRED.into());
         }
         if let Some(nbf) = claims.nbf {
             if nbf > now_ts + leeway {
-                return Err("the token is not valid yet (nbf is in the future)".into());
+                return Err(NOT_YET_VALID.into());
             }
         }
         let token_agency = claims.agency.ok_or("the token has no agency claim")?;
@@ -249,29 +246,40 @@ fn raw_alg(token: &str) -> Option<String> {
     v.get("alg")?.as_str().map(str::to_owned)
 }
 
+/// Whether a key failed to verify the signature, as opposed to a verified token whose claims
+/// are wrong: the first may be just the wrong one of the agency's keys, the second is final.
+fn is_signature_problem(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::Crypto(_)
+    )
+}
+
 fn describe_jwt_error(
     e: &jsonwebtoken::errors::Error,
     agency: &AgencyId,
     issuer: &str,
     audience: &str,
 ) -> String {
-    use jsonwebtoken::errors::ErrorKind as K;
+    if is_signature_problem(e.kind()) {
+        return format!("the token's signature does not verify with agency {agency}'s keys");
+    }
     match e.kind() {
-        K::InvalidSignature
-        | K::InvalidAlgorithm
-        | K::InvalidEcdsaKey
-        | K::InvalidRsaKey(_)
-        | K::Crypto(_) => {
-            format!("the token's signature does not verify with agency {agency}'s keys")
-        }
-        K::InvalidAudience => format!("the token's audience is not {audience:?}"),
-        K::InvalidIssuer => {
+        ErrorKind::InvalidAudience => format!("the token's audience is not {audience:?}"),
+        ErrorKind::InvalidIssuer => {
             format!("the token's issuer is not agency {agency}'s issuer {issuer:?}")
         }
-        K::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
-        K::ExpiredSignature => "the token has expired".into(),
-        K::ImmatureSignature => "the token is not valid yet (nbf is in the future)".into(),
-        K::Json(_) | K::Utf8(_) | K::Base64(_) | K::InvalidToken => {
+        ErrorKind::MissingRequiredClaim(c) => format!("the token has no {c} claim"),
+        ErrorKind::ExpiredSignature => EXPIRED.into(),
+        ErrorKind::ImmatureSignature => NOT_YET_VALID.into(),
+        ErrorKind::Json(_)
+        | ErrorKind::Utf8(_)
+        | ErrorKind::Base64(_)
+        | ErrorKind::InvalidToken => {
             "the token is not a well-formed JWT (claims unreadable)".into()
         }
         _ => "the token is not valid".into(),
