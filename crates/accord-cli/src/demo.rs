@@ -1044,9 +1044,7 @@ async fn exchanges(demo: &mut Demo) -> anyhow::Result<Vec<(String, String, Strin
 
 /// A date `days` before today, YYYY-MM-DD.
 fn days_ago(days: i64) -> String {
-    accord_server::convert::format_date(
-        (OffsetDateTime::now_utc() - time::Duration::days(days)).date(),
-    )
+    accord_proto::wire::format_date((OffsetDateTime::now_utc() - time::Duration::days(days)).date())
 }
 
 /// The log for the demo: sequence, time of day, event, agencies, state change, hash prefix.

@@ -8,7 +8,8 @@
 //!   (`v1::exchange_service_client::ExchangeServiceClient`, ...) and server trait
 //!   (`v1::exchange_service_server::ExchangeService`, ...);
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptor set, with comments and the imported
-//!   well-known types, for `tonic-reflection`.
+//!   well-known types, for `tonic-reflection`;
+//! - [`wire`]: timestamps and dates as the messages carry them.
 //!
 //! Services: `ExchangeService` (agency systems), `InboxService` (the per-agency event stream),
 //! `ApprovalService` (IG leads and Caldicott Guardians), `AuditService` (auditors) and
@@ -16,6 +17,8 @@
 //!
 //! Bad input is reported with `INVALID_ARGUMENT` and a `google.rpc.BadRequest` detail (built
 //! with `tonic-types` by the server); the google.rpc protos are not part of this crate.
+
+pub mod wire;
 
 /// Generated code for the `accord.v1` package.
 pub mod v1 {

@@ -53,7 +53,7 @@ pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
 ];
 
 /// The claims of an Accord token, as agencies' identity providers issue them (and as
-/// [`crate::dev::mint_token`] writes them).
+/// `accord_dev::mint_token` writes them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenClaims {
     /// The agency's issuer, as in the protocol's `token_issuer`.
@@ -938,9 +938,9 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dev::{self, DevSpec};
     use crate::registry::{AdminChange, LoadedProtocol};
     use crate::tls::{cert_identity, parse_certs};
+    use accord_dev::{self as dev, DevSpec};
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);

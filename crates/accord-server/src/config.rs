@@ -1258,7 +1258,7 @@ fn build_store(t: Option<&Table>, cx: &mut Cx) -> Option<StoreSettings> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dev::{self, DevSpec};
+    use accord_dev::{self as dev, DevSpec};
 
     struct Fixture {
         dir: tempfile::TempDir,
