@@ -1,5 +1,5 @@
 //! The end-to-end harness: [`spawn_app`] starts the real broker on `127.0.0.1:0` with a
-//! development PKI made at test time (`accord_server::dev`), real signed JWTs, and a fresh
+//! development PKI made at test time (`accord_dev`), real signed JWTs, and a fresh
 //! SQLite file or a fresh PostgreSQL database, under the example protocols in
 //! `deploy/protocols/`. [`App::clients`] gives typed tonic clients for one agency and role.
 //!
@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use accord_dev::{self as dev, DevPki, DevSpec};
 use accord_domain::{Protocol, Role};
 pub use accord_proto::v1 as pb;
 use accord_server::auth::TokenClaims;
-use accord_server::dev::{self, DevPki, DevSpec};
 use accord_server::{tls, AppState, Clock, ServerConfig};
 use anyhow::{anyhow, bail, Context, Result};
 use sqlx::Connection;

@@ -50,7 +50,7 @@ async fn certificate_from_another_ca_is_refused(backend: Backend) -> Result<()> 
     let app = spawn_app(backend).await?;
     // The real police identity, issued by another CA: only the CA differs.
     let identity = format!("spiffe://sandwell-scsp/agency/{POLICE}");
-    let foreign = accord_server::dev::foreign_client(app.dir.path(), &identity)?;
+    let foreign = accord_dev::foreign_client(app.dir.path(), &identity)?;
     let config = tls::client_config(
         &std::fs::read(&app.pki.ca_cert)?,
         Some((

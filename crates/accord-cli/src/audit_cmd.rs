@@ -103,7 +103,7 @@ pub fn parse_time(flag: &str, s: &str) -> anyhow::Result<prost_types::Timestamp>
         .ok()
         .or_else(|| accord_domain::loader::parse_date(s.trim()).map(|d| d.midnight().assume_utc()))
         .ok_or_else(|| anyhow!("--{flag} {s:?}: write 2026-11-21 or 2026-11-21T09:00:00Z"))?;
-    Ok(accord_server::convert::timestamp(t))
+    Ok(accord_proto::wire::timestamp(t))
 }
 
 impl QueryArgs {

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use accord_dev::{self as dev, DevPki, DevSpec};
 use accord_server::auth::TokenClaims;
-use accord_server::dev::{self, DevPki, DevSpec};
 use accord_server::ServerConfig;
 use anyhow::{anyhow, bail, Context as _};
 

@@ -334,7 +334,7 @@ pub fn time(t: Option<&prost_types::Timestamp>) -> String {
 }
 
 pub fn instant(t: &prost_types::Timestamp) -> Option<OffsetDateTime> {
-    accord_server::convert::from_timestamp(t)
+    accord_proto::wire::from_timestamp(t)
 }
 
 pub fn fmt_instant(t: OffsetDateTime) -> String {

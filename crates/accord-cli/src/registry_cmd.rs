@@ -227,7 +227,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<ExitCode> {
                     }
                     d
                 }
-                None => accord_server::convert::format_date(time::OffsetDateTime::now_utc().date()),
+                None => accord_proto::wire::format_date(time::OffsetDateTime::now_utc().date()),
             };
             let r = client
                 .registry

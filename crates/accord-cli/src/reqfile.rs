@@ -386,7 +386,7 @@ impl RequestFile {
         };
         let needed_by = match &self.needed_by {
             Some(t) => match t.instant("needed_by") {
-                Ok(i) => Some(accord_server::convert::timestamp(i)),
+                Ok(i) => Some(accord_proto::wire::timestamp(i)),
                 Err(e) => {
                     problems.push(e.to_string());
                     None

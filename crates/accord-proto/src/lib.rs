@@ -10,7 +10,8 @@
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptor set, with comments and the imported
 //!   well-known types, for `tonic-reflection`; it also describes `google.rpc`'s error details
 //!   (`proto/google/rpc/error_details.proto`) so that reflection clients such as `grpcurl` can
-//!   decode them.
+//!   decode them;
+//! - [`wire`]: timestamps and dates as the messages carry them.
 //!
 //! Services: `ExchangeService` (agency systems), `InboxService` (the per-agency event stream),
 //! `ApprovalService` (IG leads and Caldicott Guardians), `AuditService` (auditors) and
@@ -19,6 +20,8 @@
 //! Bad input is reported with `INVALID_ARGUMENT` and a `google.rpc.BadRequest` detail (built
 //! with `tonic-types` by the server). This crate only describes the `google.rpc` types for
 //! reflection; it generates no Rust code for them, `tonic-types` has that.
+
+pub mod wire;
 
 /// Generated code for the `accord.v1` package.
 pub mod v1 {

@@ -11,7 +11,6 @@
 //! - [`error`]: store errors and field violations → `tonic::Status`;
 //! - [`convert`]: `accord.v1` messages ↔ domain and store types;
 //! - [`context`]: request ids, the per-call span, the clock, the shutdown signal;
-//! - [`dev`]: the development PKI and token minting (for `accord dev init` and tests);
 //! - [`services`]: the `accord.v1` services;
 //! - [`jobs`]: the deadline, retention and registry sync jobs.
 //!
@@ -27,7 +26,6 @@ pub mod authz;
 pub mod config;
 pub mod context;
 pub mod convert;
-pub mod dev;
 pub mod error;
 pub mod jobs;
 pub mod registry;

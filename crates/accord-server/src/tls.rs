@@ -409,8 +409,8 @@ mod tests {
     #[test]
     fn identity_of_a_dev_client_certificate() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let spec = crate::dev::DevSpec::new("scsp", &["west-mids-police"]);
-        let pki = crate::dev::generate(dir.path(), &spec).unwrap_or_else(|e| panic!("{e}"));
+        let spec = accord_dev::DevSpec::new("scsp", &["west-mids-police"]);
+        let pki = accord_dev::generate(dir.path(), &spec).unwrap_or_else(|e| panic!("{e}"));
         let agency = &pki.agencies[0];
         let pem = std::fs::read(&agency.client_cert).unwrap_or_else(|e| panic!("{e}"));
         let certs = parse_certs(&pem).unwrap_or_else(|e| panic!("{e}"));

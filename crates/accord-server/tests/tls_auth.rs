@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use accord_dev::{self as dev, DevPki, DevSpec};
 use accord_domain::{AgencyId, ProtocolId};
 use accord_proto::v1 as pb;
 use accord_proto::v1::registry_service_client::RegistryServiceClient;
 use accord_proto::v1::registry_service_server::{RegistryService, RegistryServiceServer};
 use accord_server::auth::TokenClaims;
 use accord_server::authz::Operation;
-use accord_server::dev::{self, DevPki, DevSpec};
 use accord_server::registry::{AdminChange, AdminChangeEvent};
 use accord_server::{convert, tls, AppState, Clock, ServerConfig};
 use anyhow::{anyhow, Context, Result};

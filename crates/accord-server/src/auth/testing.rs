@@ -10,9 +10,9 @@ use tonic::Request;
 
 use super::{load_verifying_keys, Authenticator, IssuerKeys, TokenClaims};
 use crate::context::Clock;
-use crate::dev::{self, DevSpec};
 use crate::registry::{LoadedProtocol, Registry};
 use crate::tls::{cert_identity, parse_certs, PeerInfo};
+use accord_dev::{self as dev, DevSpec};
 
 pub(super) const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
 

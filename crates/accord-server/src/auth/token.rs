@@ -20,7 +20,7 @@ const EXPIRED: &str = "the token has expired";
 const NOT_YET_VALID: &str = "the token is not valid yet (nbf is in the future)";
 
 /// The claims of an Accord token, as agencies' identity providers issue them (and as
-/// [`crate::dev::mint_token`] writes them).
+/// `accord_dev::mint_token` writes them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenClaims {
     /// The agency's issuer, as in the protocol's `token_issuer`.
@@ -309,7 +309,7 @@ pub fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
 mod tests {
     use super::*;
     use crate::auth::testing::*;
-    use crate::dev;
+    use accord_dev as dev;
     use jsonwebtoken::Algorithm;
 
     fn check(f: &Fixture, token: &str) -> Result<VerifiedToken, String> {

@@ -1,7 +1,7 @@
 //! Loading real configurations written by the dev PKI generator, with every kind of problem.
 
 use super::*;
-use crate::dev::{self, DevSpec};
+use accord_dev::{self as dev, DevSpec};
 
 struct Fixture {
     dir: tempfile::TempDir,

@@ -1,10 +1,14 @@
-//! A development PKI for `accord dev init` and the tests: a CA, a server certificate for
-//! `localhost` / `127.0.0.1`, a client certificate per agency carrying its SAN URI, a JWT
-//! signing key pair per agency, the store's keys, and a configuration file that ties them
-//! together. Also a token minting helper and a second, unrelated CA for negative tests.
+//! Development certificates, keys, tokens and configuration for `accord dev init` and the
+//! tests: a CA, a server certificate for `localhost` / `127.0.0.1`, a client certificate per
+//! agency carrying its SAN URI, a JWT signing key pair per agency, the store's keys, and a
+//! configuration file that ties them together. Also a token minting helper and a second,
+//! unrelated CA for negative tests.
 //!
 //! Nothing here is fit for production: keys are written unencrypted (private keys with mode
-//! 0600 on Unix) and certificates are valid for a year.
+//! 0600 on Unix) and certificates are valid for a year. The broker itself does not depend on
+//! this crate (only its tests do), so certificate generation stays out of the server build.
+
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,8 +20,6 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
-
-use crate::auth::TokenClaims;
 
 /// A development PKI problem.
 #[derive(Debug, thiserror::Error)]
@@ -414,9 +416,9 @@ fn toml_list(items: &[String]) -> String {
         .join(", ")
 }
 
-/// Signs `claims` with a private key PEM (Ed25519 → EdDSA, EC P-256 → ES256, P-384 → ES384,
-/// RSA → RS256).
-pub fn mint_token(private_pem: &str, claims: &TokenClaims) -> Result<String, DevError> {
+/// Signs `claims` (the broker's `accord_server::auth::TokenClaims`, or any serialisable claims)
+/// with a private key PEM (Ed25519 → EdDSA, EC P-256 → ES256, P-384 → ES384, RSA → RS256).
+pub fn mint_token<C: serde::Serialize>(private_pem: &str, claims: &C) -> Result<String, DevError> {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let err = |e: &dyn std::fmt::Display| DevError::Token(e.to_string());
     let key = KeyPair::from_pem(private_pem).map_err(|e| err(&e))?;
@@ -467,6 +469,62 @@ pub fn foreign_client(dir: &Path, certificate_identity: &str) -> Result<ForeignP
 mod tests {
     use super::*;
 
+    /// A minimal valid protocol whose signatories are all police forces, identified as
+    /// `spiffe://test/agency/<id>` with issuer `https://id.<id>.example/`.
+    fn protocol(id: &str, signatories: &[(&str, &str)]) -> Protocol {
+        let mut s = format!(
+            r#"
+[protocol]
+id = "{id}"
+title = "Test protocol"
+version = "1.0"
+approved_on = 2024-01-01
+review_due = 2030-01-01
+capacity_age = 12
+repeat_window_days = 90
+
+[[category]]
+id = "education"
+description = "School attendance"
+special = false
+
+[[purpose]]
+id = "s47-enquiry"
+description = "Section 47 enquiry"
+lawful_bases = ["public_task"]
+categories = ["education"]
+retention_days = 365
+approving_roles = ["ig_lead"]
+[purpose.consent]
+early_help = "explicit"
+child_in_need = "sought"
+significant_harm = "not_required"
+immediate_risk = "not_required"
+[purpose.deadlines]
+immediate = "1h"
+urgent = "24h"
+routine = "10d"
+"#
+        );
+        for (agency, status) in signatories {
+            s.push_str(&format!(
+                r#"
+[[signatory]]
+agency_id = "{agency}"
+name = "{agency}"
+kind = "police"
+relevant_authority = true
+signed_on = 2024-01-01
+reaffirm_every_months = 24
+status = "{status}"
+certificate_identity = "spiffe://test/agency/{agency}"
+token_issuer = "https://id.{agency}.example/"
+"#
+            ));
+        }
+        accord_domain::parse_protocol(&s, "test.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn generates_every_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -511,10 +569,7 @@ mod tests {
 
     #[test]
     fn spec_from_protocols() {
-        let p = crate::registry::tests::protocol(
-            "x",
-            &[("police", "active"), ("council", "suspended")],
-        );
+        let p = protocol("x", &[("police", "active"), ("council", "suspended")]);
         let spec = DevSpec::from_protocols(&[p.clone(), p], "ignored");
         assert_eq!(spec.agencies.len(), 2);
         assert_eq!(
