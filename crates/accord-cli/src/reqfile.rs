@@ -7,7 +7,7 @@ use std::path::Path;
 
 use accord_domain as d;
 use accord_proto::v1 as pb;
-use accord_server::convert::ProtoEnum;
+use accord_server::api::ProtoEnum;
 use anyhow::{anyhow, bail, Context as _};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

@@ -9,14 +9,14 @@
 //! - [`auth`]: certificate → signatory, JWT → person and roles: [`auth::Caller`];
 //! - [`authz`]: the authorisation matrix and [`authz::authorize`];
 //! - [`error`]: store errors and field violations → `tonic::Status`;
-//! - [`convert`]: `accord.v1` messages ↔ domain and store types;
+//! - [`api`]: the API boundary, `accord.v1` messages ↔ domain and store types, one file per service;
 //! - [`context`]: request ids, the per-call span, the clock, the shutdown signal;
 //! - [`services`]: the `accord.v1` services;
 //! - [`jobs`]: the deadline, retention and registry sync jobs.
 //!
 //! A handler starts with `let caller = state.authenticate(&request)?;`, then
 //! `caller.authorize(op)` or `caller.authorize_exchange(op, id, requesting, holding)`, converts
-//! its input with [`convert`], calls the store and maps errors with `Status::from`.
+//! its input with [`api`], calls the store and maps errors with `Status::from`.
 
 #![forbid(unsafe_code)]
 
@@ -25,7 +25,6 @@ pub mod auth;
 pub mod authz;
 pub mod config;
 pub mod context;
-pub mod convert;
 pub mod error;
 pub mod jobs;
 pub mod registry;

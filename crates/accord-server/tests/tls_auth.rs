@@ -17,7 +17,7 @@ use accord_proto::v1::registry_service_server::{RegistryService, RegistryService
 use accord_server::auth::TokenClaims;
 use accord_server::authz::Operation;
 use accord_server::registry::{AdminChange, AdminChangeEvent};
-use accord_server::{convert, tls, AppState, Clock, ServerConfig};
+use accord_server::{api, tls, AppState, Clock, ServerConfig};
 use anyhow::{anyhow, Context, Result};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -102,7 +102,7 @@ impl RegistryService for Probe {
             .registry
             .protocols()
             .iter()
-            .map(|p| convert::protocol_summary_to_proto(p))
+            .map(|p| api::protocol_summary_to_proto(p))
             .collect();
         Ok(Response::new(pb::ListProtocolsResponse { protocols }))
     }

@@ -125,7 +125,7 @@ impl AdminChangeEvent for AdminChange {
                 json!({
                     "protocol_id": protocol_id,
                     "agency_id": agency_id,
-                    "affirmed_on": crate::convert::format_date(*affirmed_on),
+                    "affirmed_on": crate::api::format_date(*affirmed_on),
                 }),
             ),
         };
@@ -170,7 +170,7 @@ impl AdminChangeEvent for AdminChange {
                 _ => AdminChange::Reaffirm {
                     protocol_id,
                     agency_id,
-                    affirmed_on: crate::convert::parse_date(&text("affirmed_on")?)
+                    affirmed_on: crate::api::parse_date(&text("affirmed_on")?)
                         .ok_or("detail.affirmed_on is not a date")?,
                 },
             })

@@ -17,9 +17,9 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{actor_as, apply_change, exchange_id, load_authorized, page, purpose_of, Fields};
+use crate::api::{self, ProtoEnum};
 use crate::auth::Caller;
 use crate::authz::Operation;
-use crate::convert::{self, ProtoEnum};
 use crate::error::{invalid_field, store_status, RpcResult, StoreResultExt};
 use crate::AppState;
 
@@ -76,7 +76,7 @@ fn conditions(
     let Some(c) = c else {
         return Conditions::default();
     };
-    match convert::conditions_from_proto(field, c) {
+    match api::conditions_from_proto(field, c) {
         Ok(parsed) => {
             if parsed.retention_days.is_some() && purpose_of(state, x).is_err() {
                 fields.push(
@@ -264,7 +264,7 @@ impl ApprovalService for ApprovalHandlers {
             _ => String::new(),
         };
         Ok(Response::new(pb::ListPendingResponse {
-            exchanges: exchanges.iter().map(convert::exchange_to_proto).collect(),
+            exchanges: exchanges.iter().map(api::exchange_to_proto).collect(),
             page: Some(pb::PageInfo { next_page_token }),
         }))
     }
@@ -301,7 +301,7 @@ impl ApprovalService for ApprovalHandlers {
         .await?;
         info!(exchange_id = %x.id, decision = ?kind, state = %x.state, "decision recorded");
         Ok(Response::new(pb::DecideResponse {
-            exchange: Some(convert::exchange_to_proto(&x)),
+            exchange: Some(api::exchange_to_proto(&x)),
         }))
     }
 }

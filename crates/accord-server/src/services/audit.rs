@@ -20,10 +20,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{actor_as, page, Fields};
+use crate::api::{self, ProtoEnum};
 use crate::auth::Caller;
 use crate::authz::Operation;
 use crate::context::Shutdown;
-use crate::convert::{self, ProtoEnum};
 use crate::error::{invalid_field, store_status, RpcResult, StoreResultExt};
 use crate::AppState;
 
@@ -98,7 +98,7 @@ fn time_range(
 ) -> (Option<time::OffsetDateTime>, Option<time::OffsetDateTime>) {
     let mut read = |field: &str, t: Option<&prost_types::Timestamp>| {
         t.and_then(|t| {
-            let v = convert::from_timestamp(t);
+            let v = api::from_timestamp(t);
             if v.is_none() {
                 fields.push(field, "is not a valid timestamp");
             }
@@ -251,7 +251,7 @@ async fn export(
         };
         for e in &chunk {
             let msg = pb::ExportAuditResponse {
-                entry: Some(convert::audit_entry_to_proto(e)),
+                entry: Some(api::audit_entry_to_proto(e)),
             };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
@@ -387,7 +387,7 @@ impl AuditService for AuditHandlers {
             page_token = next_token.clone();
         }
         Ok(Response::new(pb::QueryAuditResponse {
-            entries: entries.iter().map(convert::audit_entry_to_proto).collect(),
+            entries: entries.iter().map(api::audit_entry_to_proto).collect(),
             page: Some(pb::PageInfo {
                 next_page_token: next_token.unwrap_or_default(),
             }),
@@ -443,7 +443,7 @@ impl AuditService for AuditHandlers {
             } else {
                 None
             };
-            convert::verify_report_to_proto(&report, head_entry.map(|e| (e.sequence, e.entry_hash)))
+            api::verify_report_to_proto(&report, head_entry.map(|e| (e.sequence, e.entry_hash)))
         } else {
             // A range: the chain only; checkpoints are checked by a whole-log verification.
             let to = if msg.to_sequence == 0 {
@@ -532,7 +532,7 @@ impl AuditService for AuditHandlers {
             .stats(from, to, self.state.clock.now())
             .await
             .or_status()?;
-        Ok(Response::new(convert::stats_to_proto(&stats)))
+        Ok(Response::new(api::stats_to_proto(&stats)))
     }
 }
 

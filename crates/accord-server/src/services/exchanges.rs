@@ -15,8 +15,8 @@ use super::{
     actor_as, apply_change, exchange_id, load_authorized, optional_version, page, purpose_of,
     version_conflict, Fields,
 };
+use crate::api::{self, ProtoEnum};
 use crate::authz::{self, Operation, Relation};
-use crate::convert::{self, ProtoEnum};
 use crate::error::{invalid_field, prefixed, store_status, RpcResult, StoreResultExt};
 use crate::AppState;
 
@@ -98,7 +98,7 @@ fn parse_states(fields: &mut Fields, values: &[i32]) -> Vec<ExchangeState> {
 }
 
 fn exchange_response(x: &accord_store::Exchange) -> pb::Exchange {
-    convert::exchange_to_proto(x)
+    api::exchange_to_proto(x)
 }
 
 #[tonic::async_trait]
@@ -125,7 +125,7 @@ impl ExchangeService for ExchangeHandlers {
             return Err(invalid_field("request", "is required"));
         };
         let mut fields = Fields::default();
-        let parsed = match convert::request_from_proto(r, now) {
+        let parsed = match api::request_from_proto(r, now) {
             Ok(p) => Some(p),
             Err(v) => {
                 fields.extend(prefixed("request", v));
@@ -204,7 +204,7 @@ impl ExchangeService for ExchangeHandlers {
         Ok(Response::new(pb::SubmitRequestResponse {
             exchange_id: x.id.to_string(),
             state: x.state.to_proto(),
-            assessment: Some(convert::assessment_to_proto(
+            assessment: Some(api::assessment_to_proto(
                 &x.assessment,
                 &protocol_id,
                 &version,
@@ -256,14 +256,14 @@ impl ExchangeService for ExchangeHandlers {
             }
         };
         let created_after = msg.created_after.as_ref().and_then(|t| {
-            let v = convert::from_timestamp(t);
+            let v = api::from_timestamp(t);
             if v.is_none() {
                 fields.push("created_after", "is not a valid timestamp");
             }
             v
         });
         let created_before = msg.created_before.as_ref().and_then(|t| {
-            let v = convert::from_timestamp(t);
+            let v = api::from_timestamp(t);
             if v.is_none() {
                 fields.push("created_before", "is not a valid timestamp");
             }
@@ -309,7 +309,7 @@ impl ExchangeService for ExchangeHandlers {
             exchanges: page
                 .items
                 .iter()
-                .map(convert::exchange_summary_to_proto)
+                .map(api::exchange_summary_to_proto)
                 .collect(),
             page: Some(pb::PageInfo {
                 next_page_token: page.next_page_token.unwrap_or_default(),
@@ -348,7 +348,7 @@ impl ExchangeService for ExchangeHandlers {
         let (_, role) = load_authorized(&self.state, &caller, op, id).await?;
         let mut fields = Fields::default();
         fields.text("answer", &msg.answer, 1, 8000);
-        if let Err(v) = convert::amended_categories_from_proto(&msg.amended_categories) {
+        if let Err(v) = api::amended_categories_from_proto(&msg.amended_categories) {
             fields.extend(v);
         } else if !msg.amended_categories.is_empty() {
             // The store records an answer as a decision on the exchange; it cannot yet
@@ -395,7 +395,7 @@ impl ExchangeService for ExchangeHandlers {
                 "is required: the version of the exchange the response answers",
             );
         }
-        let items = match convert::response_items_from_proto(&msg.items, now) {
+        let items = match api::response_items_from_proto(&msg.items, now) {
             Ok(items) => Some(items),
             Err(v) => {
                 fields.extend(v);
@@ -405,7 +405,7 @@ impl ExchangeService for ExchangeHandlers {
         // Reported with the other problems of the input: items outside the approved scope
         // (the aggregate's rule, checked again when the store applies the response). An
         // over-long list was reported whole above.
-        if msg.items.len() <= convert::MAX_RESPONSE_ITEMS {
+        if msg.items.len() <= api::MAX_RESPONSE_ITEMS {
             let categories: Vec<(usize, CategoryId)> = msg
                 .items
                 .iter()
@@ -469,13 +469,13 @@ impl ExchangeService for ExchangeHandlers {
         Ok(Response::new(pb::FetchResponseResponse {
             response: Some(pb::Response {
                 exchange_id: x.id.to_string(),
-                items: convert::response_items_to_proto(&items),
-                submitted_at: Some(convert::timestamp(meta.submitted_at)),
+                items: api::response_items_to_proto(&items),
+                submitted_at: Some(api::timestamp(meta.submitted_at)),
                 submitted_by: meta.submitted_by.clone(),
                 content_sha256: meta.content_sha256.clone(),
             }),
-            conditions: Some(convert::conditions_to_proto(&x.conditions)),
-            retain_until: Some(convert::timestamp(meta.retain_until)),
+            conditions: Some(api::conditions_to_proto(&x.conditions)),
+            retain_until: Some(api::timestamp(meta.retain_until)),
             state: x.state.to_proto(),
             version: x.version,
         }))

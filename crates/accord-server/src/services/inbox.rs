@@ -22,9 +22,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn, Instrument};
 
+use crate::api;
 use crate::authz::Operation;
 use crate::context::{Clock, Shutdown};
-use crate::convert;
 use crate::error::{invalid_argument, store_status};
 use crate::registry::Registry;
 use crate::AppState;
@@ -113,7 +113,7 @@ async fn pump(
             for e in events {
                 cursor = Some(e.cursor);
                 let msg = pb::WatchInboxResponse {
-                    event: Some(convert::inbox_event_to_proto(&e)),
+                    event: Some(api::inbox_event_to_proto(&e)),
                 };
                 if tx.send(Ok(msg)).await.is_err() {
                     debug!(agency = %agency, "inbox client went away");
@@ -164,7 +164,7 @@ impl InboxService for InboxHandlers {
             valid_until,
         };
         let msg = request.into_inner();
-        let cursor = convert::inbox_cursor_from_proto("after_cursor", &msg.after_cursor)
+        let cursor = api::inbox_cursor_from_proto("after_cursor", &msg.after_cursor)
             .map_err(|v| invalid_argument(vec![v]))?;
         let store = self.state.store()?.clone();
         let (tx, rx) = mpsc::channel(BUFFER);

@@ -6,7 +6,7 @@
 //! 3. validate the input, reporting every problem as a field violation
 //!    ([`crate::error::invalid_argument`]);
 //! 4. act on the store, mapping its errors with [`crate::error::store_status`];
-//! 5. convert the result ([`crate::convert`]).
+//! 5. convert the result ([`crate::api`]).
 //!
 //! Handlers never log content, names or child identifiers: only exchange ids, agencies and
 //! the request id (already on the call's span).
@@ -26,9 +26,9 @@ use std::sync::Arc;
 use tonic::Status;
 use uuid::Uuid;
 
+use crate::api;
 use crate::auth::Caller;
 use crate::authz::Operation;
-use crate::convert;
 #[cfg(test)]
 use crate::error::MORE_PROBLEMS;
 use crate::error::{exchange_not_found, invalid_argument, store_status, StoreResultExt};
@@ -76,7 +76,7 @@ impl Fields {
 
 /// Parses an exchange id field, or answers `INVALID_ARGUMENT` naming it.
 pub(crate) fn exchange_id(field: &str, value: &str) -> Result<Uuid, Status> {
-    convert::exchange_id_from_proto(field, value).map_err(|v| invalid_argument(vec![v]))
+    api::exchange_id_from_proto(field, value).map_err(|v| invalid_argument(vec![v]))
 }
 
 /// Page size and token of an optional `PageRequest` at `field`; reports a size over the

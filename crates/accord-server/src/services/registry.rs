@@ -16,9 +16,9 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::{actor_as, Fields};
+use crate::api;
 use crate::auth::Caller;
 use crate::authz::Operation;
-use crate::convert;
 use crate::error::{RpcResult, StoreResultExt};
 use crate::registry::{AdminChange, AdminChangeEvent};
 use crate::AppState;
@@ -74,10 +74,7 @@ impl RegistryHandlers {
             change = %change.to_event().kind,
             "registry changed"
         );
-        Ok((
-            convert::signatory_to_proto(&signatory, reason),
-            entry.sequence,
-        ))
+        Ok((api::signatory_to_proto(&signatory, reason), entry.sequence))
     }
 }
 
@@ -153,7 +150,7 @@ impl RegistryService for RegistryHandlers {
             .registry
             .protocols()
             .iter()
-            .map(|p| convert::protocol_summary_to_proto(p))
+            .map(|p| api::protocol_summary_to_proto(p))
             .collect();
         Ok(Response::new(pb::ListProtocolsResponse { protocols }))
     }
@@ -168,7 +165,7 @@ impl RegistryService for RegistryHandlers {
         required_protocol_id(id)?;
         let p = self.state.registry.protocol(id)?;
         let registry = &self.state.registry;
-        let protocol = convert::protocol_to_proto(&p, |a| registry.status_reason(&p.id, a));
+        let protocol = api::protocol_to_proto(&p, |a| registry.status_reason(&p.id, a));
         Ok(Response::new(pb::GetProtocolResponse {
             protocol: Some(protocol),
         }))
@@ -187,10 +184,7 @@ impl RegistryService for RegistryHandlers {
             .signatories
             .iter()
             .map(|s| {
-                convert::signatory_to_proto(
-                    s,
-                    self.state.registry.status_reason(&p.id, &s.agency_id),
-                )
+                api::signatory_to_proto(s, self.state.registry.status_reason(&p.id, &s.agency_id))
             })
             .collect();
         signatories.sort_by(|a, b| a.agency_id.cmp(&b.agency_id));
@@ -280,7 +274,7 @@ impl RegistryService for RegistryHandlers {
             fields.push("affirmed_on", "is required (YYYY-MM-DD)");
             None
         } else {
-            let d = convert::parse_date(&msg.affirmed_on);
+            let d = api::parse_date(&msg.affirmed_on);
             if d.is_none() {
                 fields.push("affirmed_on", "must be a date in the form YYYY-MM-DD");
             }

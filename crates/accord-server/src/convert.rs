@@ -1,3 +1,0 @@
-//! Old path of [`crate::api`]; kept for imports.
-
-pub use crate::api::*;
