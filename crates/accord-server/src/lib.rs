@@ -120,39 +120,9 @@ impl AppState {
         let Some(store) = &self.store else {
             return Ok(0);
         };
-        let head = jobs::audit_head(store)
+        jobs::replay_admin_changes(store, &self.registry)
             .await
-            .context("reading the end of the audit log")?;
-        let mut events = Vec::new();
-        for kind in [
-            registry::EVENT_SUSPENDED,
-            registry::EVENT_REINSTATED,
-            registry::EVENT_REAFFIRMED,
-        ] {
-            let mut token = None;
-            loop {
-                let page = store
-                    .audit_query(accord_store::AuditQuery {
-                        event_kind: Some(kind.to_owned()),
-                        page_size: 500,
-                        page_token: token.take(),
-                        ..Default::default()
-                    })
-                    .await
-                    .context("reading admin changes from the audit log")?;
-                events.extend(page.items);
-                match page.next_page_token {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
-        }
-        events.sort_by_key(|e| e.sequence);
-        let applied = self
-            .registry
-            .replay(events.iter().map(|e| (e.event_kind.as_str(), &e.detail)));
-        self.registry.advance_to(head);
-        Ok(applied)
+            .context("replaying admin changes from the audit log")
     }
 }
 

@@ -9,10 +9,10 @@ use accord_domain::{
 use accord_proto::v1 as pb;
 use accord_proto::v1::approval_service_server::ApprovalService;
 use accord_proto::v1::decide_request::Decision as ProtoDecision;
-use accord_store::{Exchange, ExchangeQuery, Party, StoreError};
+use accord_store::Exchange;
 use base64::Engine as _;
 use time::OffsetDateTime;
-use tonic::{Request, Response};
+use tonic::{Request, Response, Status};
 use tracing::info;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use super::{actor_as, apply_change, exchange_id, load_authorized, page, purpose_
 use crate::api::{self, ProtoEnum};
 use crate::auth::Caller;
 use crate::authz::Operation;
-use crate::error::{invalid_field, store_status, RpcResult, StoreResultExt};
+use crate::error::{invalid_field, RpcResult, StoreResultExt};
 use crate::AppState;
 
 /// The `ApprovalService` handlers.
@@ -35,8 +35,13 @@ impl ApprovalHandlers {
     }
 }
 
-/// Most exchanges `ListPending` considers for one agency (pages of the store's listing).
-const PENDING_SCAN_PAGES: usize = 40;
+/// Most exchanges of the queue one `ListPending` call reads: the page, one more to know
+/// whether another follows, and those skipped because they await someone else. A call that
+/// reaches it returns what it found (perhaps a short page) and a token to continue from there.
+const PENDING_SCAN_LIMIT: usize = 2_000;
+/// Exchanges read from the queue at a time once the first read (a page and one more) did not
+/// fill the page.
+const PENDING_BATCH: u32 = 500;
 
 /// Whether an exchange in `ListPending` awaits this caller: escalations to a role the caller
 /// lacks, and disputed declines the caller made, await someone else
@@ -62,6 +67,65 @@ fn decode_pending_token(token: &str) -> Option<(i128, Uuid)> {
     let at = parts.next()?.parse().ok()?;
     let id = Uuid::parse_str(parts.next()?).ok()?;
     Some((at, id))
+}
+
+/// The queue position a page token resumes after, as the store keeps it (microseconds). A
+/// token between two microseconds resumes after every exchange of the earlier one; one
+/// beyond the representable instants, before the first or after the last exchange.
+fn pending_position((nanos, id): (i128, Uuid)) -> (OffsetDateTime, Uuid) {
+    match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(at) if nanos % 1000 == 0 => (at, id),
+        Ok(at) => (at, Uuid::max()),
+        Err(_) if nanos < 0 => (
+            OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT),
+            Uuid::nil(),
+        ),
+        Err(_) => (
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX),
+            Uuid::max(),
+        ),
+    }
+}
+
+/// One page of the caller's queue after `after`, oldest deadline first: the exchanges in
+/// `states` that await the caller ([`awaits`]), at most `page_size`, and the position to
+/// continue from when more may follow. Reads the queue in order from the store, a page at a
+/// time, at most [`PENDING_SCAN_LIMIT`] exchanges.
+async fn pending_page(
+    store: &accord_store::Store,
+    caller: &Caller,
+    states: &[ExchangeState],
+    mut after: Option<(OffsetDateTime, Uuid)>,
+    page_size: u32,
+) -> Result<(Vec<Exchange>, Option<(OffsetDateTime, Uuid)>), Status> {
+    let mut exchanges = Vec::new();
+    let mut scanned = 0;
+    let mut batch = page_size.saturating_add(1);
+    loop {
+        let read = store
+            .pending_for(&caller.agency, states, after, batch)
+            .await
+            .or_status()?;
+        let n = read.len();
+        for x in read {
+            if exchanges.len() == page_size as usize {
+                // Another exchange follows the full page: continue after the page's last.
+                return Ok((exchanges, after));
+            }
+            scanned += 1;
+            after = Some((x.respond_by, x.id));
+            if x.state.awaits_decision() && awaits(&x, caller) {
+                exchanges.push(x);
+            }
+        }
+        if n < batch as usize {
+            return Ok((exchanges, None));
+        }
+        if scanned >= PENDING_SCAN_LIMIT {
+            return Ok((exchanges, after));
+        }
+        batch = PENDING_BATCH;
+    }
 }
 
 /// Approval conditions at `field`. Whether their retention fits the purpose is the
@@ -203,7 +267,7 @@ impl ApprovalService for ApprovalHandlers {
                 if parsed.is_none() {
                     fields.push("page.page_token", "is not a page token of this listing");
                 }
-                parsed
+                parsed.map(pending_position)
             }
         };
         fields.finish()?;
@@ -213,56 +277,10 @@ impl ApprovalService for ApprovalHandlers {
         if msg.include_escalated {
             states.push(ExchangeState::Escalated);
         }
-        // Oldest deadline first across the agency's whole queue: read it all (metadata only;
-        // a queue is at most a few thousand exchanges), then page by (respond_by, id).
-        let mut summaries = Vec::new();
-        let mut next = None;
-        for _ in 0..PENDING_SCAN_PAGES {
-            let page = store
-                .list(ExchangeQuery {
-                    agency: caller.agency.clone(),
-                    party: Party::Holder,
-                    states: states.clone(),
-                    purpose: None,
-                    created_after: None,
-                    created_before: None,
-                    page_size: super::MAX_PAGE_SIZE,
-                    page_token: next.take(),
-                })
-                .await
-                .or_status()?;
-            summaries.extend(page.items);
-            match page.next_page_token {
-                Some(t) => next = Some(t),
-                None => break,
-            }
-        }
-        summaries.sort_by_key(|s| (s.respond_by, s.id));
-        let mut exchanges = Vec::new();
-        let mut more = false;
-        for s in summaries.iter().filter(|s| match after {
-            None => true,
-            Some(key) => (s.respond_by.unix_timestamp_nanos(), s.id) > key,
-        }) {
-            if exchanges.len() == page_size as usize {
-                more = true;
-                break;
-            }
-            let x = match store.get(s.id).await {
-                Ok(x) => x,
-                // Purged or otherwise gone since listed.
-                Err(StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(store_status(e)),
-            };
-            if !x.state.awaits_decision() || !awaits(&x, &caller) {
-                continue;
-            }
-            exchanges.push(x);
-        }
-        let next_page_token = match (more, exchanges.last()) {
-            (true, Some(x)) => encode_pending_token(x.respond_by, x.id),
-            _ => String::new(),
-        };
+        let (exchanges, next) = pending_page(store, &caller, &states, after, page_size).await?;
+        let next_page_token = next
+            .map(|(at, id)| encode_pending_token(at, id))
+            .unwrap_or_default();
         Ok(Response::new(pb::ListPendingResponse {
             exchanges: exchanges.iter().map(api::exchange_to_proto).collect(),
             page: Some(pb::PageInfo { next_page_token }),
