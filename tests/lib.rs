@@ -360,7 +360,7 @@ async fn start(
     let store = accord_server::open_store(&config)
         .await
         .context("opening the store")?;
-    let state = AppState::new(config, Some(store.clone()), clock.clock())?;
+    let state = AppState::new(config, store.clone(), clock.clock())?;
     state.replay_admin_changes().await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(accord_server::run(state.clone(), listener, async {

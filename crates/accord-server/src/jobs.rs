@@ -351,11 +351,9 @@ where
     info!(job = name, "background job stopped");
 }
 
-/// Starts the jobs for a server with a store; none without one.
+/// Starts the background jobs on the server's store.
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
-    let Some(store) = state.store.clone() else {
-        return Vec::new();
-    };
+    let store = state.store.clone();
     let settings = state.config.jobs;
     let mut jobs: Vec<JoinHandle<()>> = [Job::Deadline, Job::Retention]
         .into_iter()

@@ -53,9 +53,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub registry: Registry,
     pub auth: auth::Authenticator,
-    /// The store, opened by the caller of [`AppState::new`]. `None` only in tests of the
-    /// security layer that run without a database; handlers use [`AppState::store`].
-    pub store: Option<Store>,
+    /// The store, opened by the caller of [`AppState::new`].
+    pub store: Store,
     pub clock: Clock,
     /// Triggered when the server starts draining; long-running streams should end.
     pub shutdown: Shutdown,
@@ -65,18 +64,14 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("config", &self.config)
-            .field("store", &self.store.as_ref().map(|_| "open"))
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
 
 impl AppState {
     /// Builds the registry and the authenticator from a validated configuration.
-    pub fn new(
-        config: ServerConfig,
-        store: Option<Store>,
-        clock: Clock,
-    ) -> anyhow::Result<AppState> {
+    pub fn new(config: ServerConfig, store: Store, clock: Clock) -> anyhow::Result<AppState> {
         let registry =
             Registry::new(config.protocols.loaded.clone()).context("loading protocols")?;
         let auth = auth::Authenticator::new(
@@ -101,11 +96,9 @@ impl AppState {
         self.auth.authenticate(request)
     }
 
-    /// The store, or `UNAVAILABLE` when the server runs without one.
-    pub fn store(&self) -> Result<&Store, Status> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| Status::unavailable("the store is not available"))
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Re-applies the admin changes recorded in the audit log to the freshly loaded
@@ -117,10 +110,7 @@ impl AppState {
     /// replayed; entries appended meanwhile (by other replicas) are read again by the sync,
     /// which applies them idempotently in log order.
     pub async fn replay_admin_changes(&self) -> anyhow::Result<usize> {
-        let Some(store) = &self.store else {
-            return Ok(0);
-        };
-        jobs::replay_admin_changes(store, &self.registry)
+        jobs::replay_admin_changes(&self.store, &self.registry)
             .await
             .context("replaying admin changes from the audit log")
     }
@@ -304,7 +294,7 @@ pub async fn run_with_config(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await.context("opening the store")?;
-    let state = AppState::new(config, Some(store.clone()), Clock::system())?;
+    let state = AppState::new(config, store.clone(), Clock::system())?;
     let replayed = state.replay_admin_changes().await?;
     if replayed > 0 {
         info!(

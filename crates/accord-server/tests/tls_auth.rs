@@ -183,7 +183,8 @@ async fn spawn_app(handshake_timeout_ms: u64) -> Result<App> {
         handshake_timeout_ms.to_string(),
     )];
     let config = ServerConfig::load_with_env(&config_path, env).map_err(|e| anyhow!("{e}"))?;
-    let state = AppState::new(config, None, Clock::system())?;
+    let store = accord_server::open_store(&config).await?;
+    let state = AppState::new(config, store, Clock::system())?;
     let routes = Routes::default().add_service(RegistryServiceServer::new(Probe {
         state: state.clone(),
     }));
@@ -500,7 +501,8 @@ async fn dev_pki_for_the_example_protocol_serves_its_agencies() -> Result<()> {
     let config_path = pki.write_config(&[example], "127.0.0.1:0", "sqlite://accord.db")?;
     let config =
         ServerConfig::load_with_env(&config_path, Vec::new()).map_err(|e| anyhow!("{e}"))?;
-    let state = AppState::new(config, None, Clock::system())?;
+    let store = accord_server::open_store(&config).await?;
+    let state = AppState::new(config, store, Clock::system())?;
     let routes = Routes::default().add_service(RegistryServiceServer::new(Probe {
         state: state.clone(),
     }));
@@ -563,10 +565,10 @@ async fn admin_changes_recorded_in_the_store_are_replayed_on_start() -> Result<(
         reason: "breach".into(),
     };
     store
-        .record_admin(suspend.to_event(), admin, time::OffsetDateTime::now_utc())
+        .record_event(suspend.to_event(), admin, time::OffsetDateTime::now_utc())
         .await?;
 
-    let state = AppState::new(config, Some(store.clone()), Clock::system())?;
+    let state = AppState::new(config, store.clone(), Clock::system())?;
     assert_eq!(
         state.registry.signatory("test-isp", "police")?.status,
         accord_domain::SignatoryStatus::Active

@@ -3,7 +3,7 @@
 //! `cargo bench -p accord-store --bench audit_log` runs the full sizes; run as a test
 //! (`cargo test --all-targets`, no `--bench` argument) it does a small smoke run.
 //!
-//! - appends/s and p50/p99 latency of `Store::record_admin` (one audit entry per call,
+//! - appends/s and p50/p99 latency of `Store::record_event` (one audit entry per call,
 //!   group commit) for 1, 16 and 64 concurrent writers, next to references measured in the
 //!   same run on the same database: a naive chained append committing one row per
 //!   transaction (full durability), and on PostgreSQL a plain single-row INSERT (autocommit,
@@ -328,7 +328,7 @@ async fn store_appends(store: &Store, writers: usize, total: usize) -> Result<Me
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {
                 let t = Instant::now();
-                s.record_admin(
+                s.record_event(
                     admin_event(w * per + i),
                     admin_actor(),
                     OffsetDateTime::now_utc(),

@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use crate::canonical::GENESIS;
 use crate::db::{dispatch, AuditFilter};
-use crate::model::{corrupt, to_us, u64_of, AuditRecord, RawAudit};
 use crate::open::wrong_output;
 use crate::page_token::{page_size, Listing};
+use crate::records::{corrupt, to_us, u64_of, AuditRecord, RawAudit};
 use crate::writer::{Op, Output};
 use crate::{AdminEvent, AuditEntry, AuditQuery, Page, Result, Store};
 
@@ -25,8 +25,9 @@ pub struct AuditHead {
 }
 
 impl Store {
-    /// Appends an audited administrative change (suspend, reinstate, re-affirm).
-    pub async fn record_admin(
+    /// Appends an audit entry not about one exchange: a registry change (suspend, reinstate,
+    /// re-affirm) or an auditor's read of the log.
+    pub async fn record_event(
         &self,
         event: AdminEvent,
         actor: Actor,

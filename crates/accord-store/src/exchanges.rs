@@ -13,9 +13,9 @@ use uuid::Uuid;
 use crate::canonical::canonical_json;
 use crate::crypto::{self, Blob, Keys};
 use crate::db::{dispatch, ListFilter, PendingFilter};
-use crate::model::{self, corrupt, from_us, to_us};
 use crate::open::wrong_output;
 use crate::page_token::{page_size, Listing};
+use crate::records::{self, corrupt, from_us, to_us};
 use crate::writer::{Op, Output, RespondOp, SubmitOp};
 use crate::{
     Change, Exchange, ExchangeQuery, ExchangeSummary, Page, Result, Store, StoreError, Submission,
@@ -294,12 +294,12 @@ impl Store {
             }
             out.push(PriorExchange {
                 exchange_id: r.id,
-                requesting_agency: model::parse_agency(&r.requesting_agency)?,
-                holding_agency: model::parse_agency(&r.holding_agency)?,
-                purpose: model::parse_purpose(&r.purpose)?,
+                requesting_agency: records::parse_agency(&r.requesting_agency)?,
+                holding_agency: records::parse_agency(&r.holding_agency)?,
+                purpose: records::parse_purpose(&r.purpose)?,
                 child_identifiers: idents,
-                categories: model::prior_categories(&r.assessment, &r.approved_scope)?,
-                state: model::parse_state(&r.state)?,
+                categories: records::prior_categories(&r.assessment, &r.approved_scope)?,
+                state: records::parse_state(&r.state)?,
                 submitted_at: from_us(r.created_at)?,
             });
         }

@@ -4,8 +4,8 @@
 use accord_domain::AgencyId;
 
 use crate::db::dispatch;
-use crate::model::i64_of;
 use crate::page_token::page_size;
+use crate::records::i64_of;
 use crate::{InboxEvent, Result, Store};
 
 impl Store {

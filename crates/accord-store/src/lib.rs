@@ -17,7 +17,7 @@
 //! - `stats.rs`: counts for auditors.
 //!
 //! Underneath: `writer.rs` (the group-commit writer), `db/` (the queries of both backends),
-//! `model.rs` (rows and their conversion), `canonical.rs` (the hashed encoding), `crypto.rs`
+//! `records.rs` (rows and their conversion), `public.rs` (the public types), `canonical.rs` (the hashed encoding), `crypto.rs`
 //! (keys), `page_token.rs` (page tokens of the listings).
 
 #![forbid(unsafe_code)]
@@ -28,17 +28,17 @@ mod crypto;
 mod db;
 mod exchanges;
 mod inbox;
-mod model;
 mod open;
 mod page_token;
+mod public;
+mod records;
 mod stats;
-mod types;
 mod upkeep;
 mod verify;
 mod writer;
 
 pub use audit::AuditHead;
-pub use types::*;
+pub use public::*;
 #[doc(hidden)]
 pub use verify::bench_support;
 pub use verify::{compute_entry_hash, verify_entries};

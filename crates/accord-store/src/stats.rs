@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::db::dispatch;
-use crate::model::{self, to_us, u64_of};
+use crate::records::{self, to_us, u64_of};
 use crate::{Result, Stats, Store};
 
 impl Store {
@@ -23,19 +23,19 @@ impl Store {
         for (state, _, n) in dispatch!(db, count_by("state", from, to))? {
             stats
                 .by_state
-                .push((model::parse_state(&state)?, u64_of(n, "count")?));
+                .push((records::parse_state(&state)?, u64_of(n, "count")?));
         }
         for (purpose, _, n) in dispatch!(db, count_by("purpose", from, to))? {
             stats
                 .by_purpose
-                .push((model::parse_purpose(&purpose)?, u64_of(n, "count")?));
+                .push((records::parse_purpose(&purpose)?, u64_of(n, "count")?));
         }
         for (req, hold, n) in
             dispatch!(db, count_by("requesting_agency, holding_agency", from, to))?
         {
             stats.by_agency_pair.push((
-                model::parse_agency(&req)?,
-                model::parse_agency(&hold)?,
+                records::parse_agency(&req)?,
+                records::parse_agency(&hold)?,
                 u64_of(n, "count")?,
             ));
         }

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::dispatch;
-use crate::model::to_us;
 use crate::open::wrong_output;
+use crate::records::to_us;
 use crate::writer::{Op, Output};
 use crate::{Change, Exchange, Result, Store, StoreError};
 

@@ -5,7 +5,7 @@
 use crate::canonical::{self, canonical_json, entry_hash, GENESIS};
 use crate::crypto::Keys;
 use crate::db::dispatch;
-use crate::model::{self, to_us, AuditRecord};
+use crate::records::{self, to_us, AuditRecord};
 use crate::{AuditEntry, Result, Store, StoreError, VerifyReport};
 
 /// Rows read per page when verifying the chain.
@@ -106,7 +106,7 @@ impl ChainVerifier {
         true
     }
 
-    fn finish(self, checkpoints: &[model::RawCheckpoint], keys: &Keys) -> VerifyReport {
+    fn finish(self, checkpoints: &[records::RawCheckpoint], keys: &Keys) -> VerifyReport {
         let mut checkpoints_valid = true;
         let mut problem = self.bad.as_ref().map(|(_, p)| p.clone());
         let mut last_checkpoint_sequence = None;

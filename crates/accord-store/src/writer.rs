@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::canonical::{canonical_json, entry_hash, EntryFields};
 use crate::crypto::Keys;
 use crate::db::{self, BatchTx, Db, Head, ResponseWrite, SubjectRow};
-use crate::model::{from_us, i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
+use crate::records::{from_us, i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
 use crate::{AdminEvent, Change, Result, StoreError};
 
 /// A new exchange, prepared (encrypted, hashed, described) by the caller's task so the
@@ -317,7 +317,7 @@ impl Writer {
             return Ok(());
         }
         let sig = self.keys.sign_checkpoint(new_head, &head_hash);
-        let now = crate::model::to_us(time::OffsetDateTime::now_utc())?;
+        let now = crate::records::to_us(time::OffsetDateTime::now_utc())?;
         tx.insert_checkpoint(
             i64_of(new_head)?,
             head_hash,
@@ -521,7 +521,7 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         purpose: s.purpose.clone(),
         urgency: s.urgency,
         level_of_need: Some(s.level_of_need),
-        respond_by: crate::model::to_us(s.assessment.respond_by)?,
+        respond_by: crate::records::to_us(s.assessment.respond_by)?,
         overdue: false,
         created_at: s.now,
         updated_at: s.now,

@@ -176,12 +176,12 @@ async fn audit_head_and_events_since_read_by_sequence(t: TestDb) -> Result<()> {
             ))
             .await?;
         let e = store
-            .record_admin(event("signatory_suspended"), admin.clone(), at(i as i64))
+            .record_event(event("signatory_suspended"), admin.clone(), at(i as i64))
             .await?;
         suspended.push(e.sequence);
     }
     let reinstated = store
-        .record_admin(event("signatory_reinstated"), admin.clone(), at(9))
+        .record_event(event("signatory_reinstated"), admin.clone(), at(9))
         .await?;
     store
         .submit(submission(

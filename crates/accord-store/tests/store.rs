@@ -564,7 +564,7 @@ async fn failures_in_a_batch_fail_alone(t: TestDb) -> Result<()> {
 async fn make_entries(store: &Store, n: usize) -> Result<()> {
     for i in 0..n {
         store
-            .record_admin(
+            .record_event(
                 AdminEvent {
                     kind: AuditEventKind::SignatoryReaffirmed,
                     protocol_id: "sandwell-isp".into(),
@@ -1573,7 +1573,7 @@ async fn two_stores_append_concurrently_to_one_chain(t: TestDb) -> Result<()> {
                 let mut seqs = Vec::with_capacity(OPS);
                 for i in 0..OPS {
                     let e = s
-                        .record_admin(
+                        .record_event(
                             AdminEvent {
                                 kind: AuditEventKind::AuditQueried,
                                 protocol_id: "p".into(),
@@ -1640,7 +1640,7 @@ async fn crash_writer_child() {
                         println!("ACK X {}", x.exchange.id);
                     }
                 } else if let Ok(e) = s
-                    .record_admin(
+                    .record_event(
                         AdminEvent {
                             kind: AuditEventKind::AuditQueried,
                             protocol_id: "p".into(),

@@ -537,7 +537,7 @@ async fn record(store: &Store, r: &Registry, change: &AdminChange) -> u64 {
         roles: vec![Role::Admin],
     };
     let entry = store
-        .record_admin(change.to_event(), admin, T0)
+        .record_event(change.to_event(), admin, T0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     r.apply_recorded(entry.sequence, change)

@@ -97,7 +97,7 @@ pub const EVENT_REAFFIRMED: &str = AuditEventKind::SignatoryReaffirmed.as_str();
 
 /// An admin change as the audit log records it, and read back from it.
 pub trait AdminChangeEvent: Sized {
-    /// The audit event recording this change (`Store::record_admin`). The detail repeats the
+    /// The audit event recording this change (`Store::record_event`). The detail repeats the
     /// protocol and agency so the change can be read back from the audit entry alone.
     fn to_event(&self) -> AdminEvent;
     /// Reads back a change from an audit entry's event kind and detail (as written by
@@ -106,7 +106,7 @@ pub trait AdminChangeEvent: Sized {
 }
 
 impl AdminChangeEvent for AdminChange {
-    /// The audit event recording this change (`Store::record_admin`). The detail repeats the
+    /// The audit event recording this change (`Store::record_event`). The detail repeats the
     /// protocol and agency so the change can be read back from the audit entry alone.
     fn to_event(&self) -> AdminEvent {
         let protocol_id = self.protocol_id().to_string();

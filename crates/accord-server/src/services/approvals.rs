@@ -272,7 +272,7 @@ impl ApprovalService for ApprovalHandlers {
         };
         fields.finish()?;
 
-        let store = self.state.store()?;
+        let store = self.state.store();
         let mut states = vec![ExchangeState::AwaitingApproval];
         if msg.include_escalated {
             states.push(ExchangeState::Escalated);

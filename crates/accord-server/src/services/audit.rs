@@ -55,8 +55,8 @@ impl AuditHandlers {
         detail: serde_json::Value,
     ) -> Result<AuditEntry, Status> {
         self.state
-            .store()?
-            .record_admin(
+            .store()
+            .record_event(
                 AdminEvent {
                     kind,
                     protocol_id: String::new(),
@@ -315,7 +315,7 @@ impl AuditService for AuditHandlers {
         let (page_size, mut page_token) = page(&mut fields, "page", msg.page.as_ref());
         fields.finish()?;
 
-        let store = self.state.store()?;
+        let store = self.state.store();
         let subject_hash = child.as_ref().map(|c| store.subject_hash(c));
         self.record_access(
             &caller,
@@ -417,7 +417,7 @@ impl AuditService for AuditHandlers {
             )
             .await?;
         let head = access.sequence;
-        let store = self.state.store()?;
+        let store = self.state.store();
         if msg.to_sequence > head {
             return Err(invalid_field(
                 "to_sequence",
@@ -491,7 +491,7 @@ impl AuditService for AuditHandlers {
             0 => access.sequence,
             t => t.min(access.sequence),
         };
-        let store = self.state.store()?.clone();
+        let store = self.state.store().clone();
         let (tx, rx) = mpsc::channel(CHUNK as usize);
         tokio::spawn(
             export(store, from, to, self.state.shutdown.clone(), tx)
@@ -528,7 +528,7 @@ impl AuditService for AuditHandlers {
         .await?;
         let stats = self
             .state
-            .store()?
+            .store()
             .stats(from, to, self.state.clock.now())
             .await
             .or_status()?;

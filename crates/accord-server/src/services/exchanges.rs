@@ -164,7 +164,7 @@ impl ExchangeService for ExchangeHandlers {
             )));
         }
 
-        let store = self.state.store()?;
+        let store = self.state.store();
         let request = parsed.request;
         let history = if request.child.identifiers.is_empty() {
             History::default()
@@ -279,7 +279,7 @@ impl ExchangeService for ExchangeHandlers {
 
         let result = self
             .state
-            .store()?
+            .store()
             .list(ExchangeQuery {
                 agency: caller.agency.clone(),
                 party,
@@ -423,7 +423,7 @@ impl ExchangeService for ExchangeHandlers {
         let (_, purpose) = purpose_of(&self.state, &x)?;
         let x = self
             .state
-            .store()?
+            .store()
             .respond(
                 id,
                 msg.expected_version,
@@ -456,7 +456,7 @@ impl ExchangeService for ExchangeHandlers {
         let now = self.state.clock.now();
         let (x, items) = self
             .state
-            .store()?
+            .store()
             .fetch_response(id, actor_as(&caller, role), now)
             .await
             .or_status()?;

@@ -166,7 +166,7 @@ impl InboxService for InboxHandlers {
         let msg = request.into_inner();
         let cursor = api::inbox_cursor_from_proto("after_cursor", &msg.after_cursor)
             .map_err(|v| invalid_argument(vec![v]))?;
-        let store = self.state.store()?.clone();
+        let store = self.state.store().clone();
         let (tx, rx) = mpsc::channel(BUFFER);
         let agency = caller.agency.clone();
         let shutdown = self.state.shutdown.clone();

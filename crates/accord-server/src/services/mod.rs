@@ -133,7 +133,7 @@ pub(crate) async fn load_authorized(
     op: Operation,
     id: Uuid,
 ) -> Result<(Exchange, Role), Status> {
-    let x = state.store()?.get(id).await.or_status()?;
+    let x = state.store().get(id).await.or_status()?;
     let role = caller.authorize_exchange(op, id, &x.requesting_agency, &x.holding_agency)?;
     // A request the check refused never reached the holder: to it the exchange does not exist
     // (`NOT_FOUND`, as for a non-party; the store leaves it out of the holder's listings too).
@@ -181,7 +181,7 @@ pub(crate) async fn apply_change(
         actor,
         now: state.clock.now(),
     };
-    state.store()?.apply(id, expected, change).await.or_status()
+    state.store().apply(id, expected, change).await.or_status()
 }
 
 /// The protocol and purpose an exchange was made under, from the registry.

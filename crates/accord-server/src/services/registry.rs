@@ -49,12 +49,12 @@ impl RegistryHandlers {
         change: AdminChange,
     ) -> Result<(pb::Signatory, u64), Status> {
         not_own_agency(caller, &change)?;
-        let store = self.state.store()?;
+        let store = self.state.store();
         let _one_at_a_time = self.admin.lock().await;
         let now = self.state.clock.now();
         self.state.registry.preview(&change, now.date())?;
         let entry = store
-            .record_admin(change.to_event(), actor_as(caller, role), now)
+            .record_event(change.to_event(), actor_as(caller, role), now)
             .await
             .or_status()?;
         // Recorded: now it must take effect here. The registry sync may already have applied

@@ -33,9 +33,9 @@ macro_rules! batch_tx {
                 let hash = match hash {
                     None => crate::canonical::GENESIS,
                     Some(h) => <[u8; 32]>::try_from(h.as_slice())
-                        .map_err(|_| crate::model::corrupt("head hash"))?,
+                        .map_err(|_| crate::records::corrupt("head hash"))?,
                 };
-                let nonneg = |v: Option<i64>, what| crate::model::u64_of(v.unwrap_or(0), what);
+                let nonneg = |v: Option<i64>, what| crate::records::u64_of(v.unwrap_or(0), what);
                 Ok(Head {
                     sequence: nonneg(seq, "head sequence")?,
                     hash,

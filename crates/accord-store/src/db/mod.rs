@@ -3,7 +3,7 @@
 //! written once and expanded for `sqlx::Sqlite` and `sqlx::Postgres` by [`backend!`],
 //! type-checked against each:
 //!
-//! - `rows.rs`: decoding rows into the `Raw*` types of `model.rs`;
+//! - `rows.rs`: decoding rows into the `Raw*` types of `records.rs`;
 //! - `batch.rs`: the group-commit writer's batch transaction (`BatchTx`);
 //! - `reads.rs`: reads straight from the pool, never through the writer.
 //!
@@ -17,7 +17,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use uuid::Uuid;
 
-use crate::model::{AuditRecord, ExchangeWrite, InboxDraft, RawExchange};
+use crate::records::{AuditRecord, ExchangeWrite, InboxDraft, RawExchange};
 use crate::{Result, StoreError};
 
 mod batch;
@@ -209,7 +209,7 @@ macro_rules! backend {
         use uuid::Uuid;
 
         use $crate::db::*;
-        use $crate::model::{
+        use $crate::records::{
             AuditRecord, ExchangeWrite, InboxDraft, RawAudit, RawCheckpoint, RawExchange, RawInbox,
             RawResponse, RawSummary,
         };

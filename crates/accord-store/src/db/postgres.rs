@@ -27,7 +27,7 @@ mod bulk {
     use sqlx::PgConnection;
 
     use crate::db::db_err;
-    use crate::model::{i64_of, AuditRecord, InboxDraft};
+    use crate::records::{i64_of, AuditRecord, InboxDraft};
     use crate::Result;
 
     pub(crate) async fn insert_audit(conn: &mut PgConnection, rows: &[AuditRecord]) -> Result<()> {
@@ -122,7 +122,7 @@ mod bulk {
             cursor.push(*c);
             agency.push(d.agency.to_string());
             xid.push(d.exchange_id);
-            kind.push(crate::model::kind_str(d.kind));
+            kind.push(crate::records::kind_str(d.kind));
             state.push(d.state.as_str());
             at.push(d.occurred_at);
             summary.push(d.summary.clone());

@@ -1,4 +1,4 @@
-//! Decoding rows into the `Raw*` types of `model.rs`: by column name, the same for both
+//! Decoding rows into the `Raw*` types of `records.rs`: by column name, the same for both
 //! backends. Expanded into each backend module by `backend!`, which brings the names used here
 //! into scope.
 

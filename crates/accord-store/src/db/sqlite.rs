@@ -11,7 +11,7 @@ mod bulk {
     use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
     use crate::db::{db_err, INSERT_CHUNK};
-    use crate::model::{AuditRecord, InboxDraft};
+    use crate::records::{AuditRecord, InboxDraft};
     use crate::Result;
 
     pub(crate) async fn insert_audit(
@@ -34,8 +34,8 @@ mod bulk {
                 chunk.iter().zip(lists),
                 |mut b, (r, (roles, subjects, cats))| {
                     let f = &r.fields;
-                    let seq = crate::model::i64_of(r.sequence);
-                    let size = f.content_size.map(crate::model::i64_of).transpose();
+                    let seq = crate::records::i64_of(r.sequence);
+                    let size = f.content_size.map(crate::records::i64_of).transpose();
                     let (seq, size) = match (seq, size) {
                         (Ok(s), Ok(z)) => (s, z),
                         (Err(e), _) | (_, Err(e)) => {
@@ -88,7 +88,7 @@ mod bulk {
                 b.push_bind(*cursor)
                     .push_bind(d.agency.to_string())
                     .push_bind(d.exchange_id)
-                    .push_bind(crate::model::kind_str(d.kind))
+                    .push_bind(crate::records::kind_str(d.kind))
                     .push_bind(d.state.as_str())
                     .push_bind(d.occurred_at)
                     .push_bind(d.summary.clone());

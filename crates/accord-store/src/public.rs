@@ -1,5 +1,5 @@
-//! The store's public types: what callers (the gRPC server, the CLI, tests) pass in and get
-//! back. The server codes against these, so change them only with the server.
+//! The store's public types (its API, as opposed to the rows of `records.rs`): what callers
+//! (the gRPC server, the CLI, tests) pass in and get back. The server codes against these.
 
 use accord_domain::{
     Actor, AgencyId, Assessment, AuditEventKind, CategoryId, Command, ExchangeState,

@@ -1,6 +1,6 @@
 //! Rows as the store reads and writes them, and their conversion to the public types.
 //!
-//! The database layer (`db.rs`) only moves primitive columns; everything that parses or
+//! The database layer (`db/`) only moves primitive columns; everything that parses or
 //! serialises lives here, once for both backends.
 
 use accord_domain::{
