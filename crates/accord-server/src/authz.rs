@@ -16,7 +16,7 @@ use tonic::Status;
 use tracing::error;
 use uuid::Uuid;
 
-use crate::error::exchange_not_found;
+use crate::error::ApiError;
 
 /// Every RPC of the `accord.v1` API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -323,13 +323,18 @@ impl Denied {
     /// The status to return for a call about exchange `id`. `NotFound` is spelt exactly as the
     /// store's not-found, so non-parties learn nothing.
     pub fn into_status(self, exchange: Option<Uuid>) -> Status {
+        self.into_api_error(exchange).into()
+    }
+
+    /// The [`ApiError`] for a call about exchange `id`.
+    pub fn into_api_error(self, exchange: Option<Uuid>) -> ApiError {
         match (self, exchange) {
-            (Denied::NotFound, Some(id)) => exchange_not_found(id),
-            (Denied::NotFound, None) => Status::not_found("exchange not found"),
-            (Denied::PermissionDenied(m), _) => Status::permission_denied(m),
+            (Denied::NotFound, Some(id)) => ApiError::ExchangeNotFound(id),
+            (Denied::NotFound, None) => ApiError::NotFound("exchange not found".into()),
+            (Denied::PermissionDenied(m), _) => ApiError::NotPermitted(m),
             (Denied::Misuse(m), _) => {
                 error!(detail = %m, "authorisation misuse");
-                Status::internal("internal error")
+                ApiError::Internal
             }
         }
     }

@@ -34,6 +34,9 @@ pub enum ApiError {
     Invalid(Vec<FieldViolation>),
     /// The exchange does not exist or the caller may not know it does (`NOT_FOUND`).
     ExchangeNotFound(Uuid),
+    /// Something else named in the call does not exist: a protocol, a signatory
+    /// (`NOT_FOUND`).
+    NotFound(String),
     /// Someone else changed it first (`ABORTED`).
     Conflict(String),
     /// Not allowed in the exchange's state (`FAILED_PRECONDITION`).
@@ -95,6 +98,7 @@ impl From<ApiError> for Status {
         match e {
             ApiError::Invalid(v) => invalid_argument(v),
             ApiError::ExchangeNotFound(id) => exchange_not_found(id),
+            ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Conflict(m) => Status::aborted(m),
             ApiError::Precondition(m) => Status::failed_precondition(m),
             ApiError::NotPermitted(m) => Status::permission_denied(m),

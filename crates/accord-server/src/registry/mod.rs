@@ -30,6 +30,8 @@ use accord_store::AdminEvent;
 use serde_json::json;
 use time::Date;
 use tonic::Status;
+
+use crate::error::ApiError;
 use tracing::warn;
 
 /// A protocol and the file it came from.
@@ -73,18 +75,27 @@ pub enum RegistryError {
     BadAffirmationDate { date: Date, problem: String },
 }
 
-impl From<RegistryError> for Status {
+impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::UnknownProtocol(_) | RegistryError::UnknownSignatory { .. } => {
-                Status::not_found(e.to_string())
+                ApiError::NotFound(e.to_string())
             }
-            RegistryError::WrongStatus { .. } => Status::failed_precondition(e.to_string()),
+            RegistryError::WrongStatus { .. } => ApiError::Precondition(e.to_string()),
             RegistryError::BadAffirmationDate { .. } => {
-                crate::error::invalid_field("affirmed_on", e.to_string())
+                ApiError::Invalid(vec![accord_domain::FieldViolation::new(
+                    "affirmed_on",
+                    e.to_string(),
+                )])
             }
-            RegistryError::DuplicateProtocol(_) => Status::internal("internal error"),
+            RegistryError::DuplicateProtocol(_) => ApiError::Internal,
         }
+    }
+}
+
+impl From<RegistryError> for Status {
+    fn from(e: RegistryError) -> Self {
+        ApiError::from(e).into()
     }
 }
 
