@@ -539,7 +539,7 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         events,
         notices,
         ..
-    } = rec.aggregate()?.open(&s.actor)?;
+    } = rec.aggregate()?.open()?;
     rec.absorb(next)?;
     let w = rec.to_write()?;
     let subjects: Vec<SubjectRow> = s

@@ -27,7 +27,7 @@ impl Exchange {
     /// (`001 When`: do not share) or goes to the holding agency for approval. Returns the
     /// `submitted` entry and the outcome entry; their `detail` is left `null` for the store,
     /// which records the request's lawful basis, consent and findings there.
-    pub fn open(mut self, actor: &Actor) -> Result<Applied, Refusal> {
+    pub fn open(mut self) -> Result<Applied, Refusal> {
         let action = match self.assessment.outcome {
             Outcome::Refuse => Action::Refuse,
             Outcome::ProceedToApproval => Action::SendForApproval,
@@ -35,7 +35,6 @@ impl Exchange {
         let state = ExchangeState::Submitted.apply(action)?;
         self.state = state;
         self.version = 1;
-        let _ = actor;
         let outcome = AuditEvent {
             kind: AuditEventKind::of_action(action),
             from: Some(ExchangeState::Submitted),
@@ -104,14 +103,7 @@ impl Exchange {
                     d.note = answer;
                     d
                 });
-                self.record(
-                    &mut next,
-                    &mut t,
-                    Action::AnswerInformationRequest,
-                    d,
-                    "",
-                    actor,
-                )?;
+                self.record(&mut next, &mut t, Action::AnswerInformationRequest, d, "")?;
                 t.notify(
                     &self.holding_agency,
                     NoticeKind::InformationProvided,
@@ -132,7 +124,7 @@ impl Exchange {
                 }
                 let mut d = blank(DecisionKind::DeclineEscalated, actor, now);
                 d.reasons = vec![reason];
-                self.record(&mut next, &mut t, Action::Escalate, Some(d), "", actor)?;
+                self.record(&mut next, &mut t, Action::Escalate, Some(d), "")?;
                 let summary = format!(
                     "{} escalated the decline ({})",
                     self.requesting_agency, self.purpose
@@ -142,7 +134,7 @@ impl Exchange {
                 }
             }
             Command::Withdraw { reason } => {
-                self.record(&mut next, &mut t, Action::Withdraw, None, &reason, actor)?;
+                self.record(&mut next, &mut t, Action::Withdraw, None, &reason)?;
                 t.notify(
                     &self.holding_agency,
                     NoticeKind::Withdrawn,
@@ -153,15 +145,15 @@ impl Exchange {
                 );
             }
             Command::Acknowledge { note } => {
-                self.record(&mut next, &mut t, Action::Acknowledge, None, &note, actor)?;
+                self.record(&mut next, &mut t, Action::Acknowledge, None, &note)?;
                 t.notify(
                     &self.holding_agency,
                     NoticeKind::Acknowledged,
                     format!("{} acknowledged the response", self.requesting_agency),
                 );
             }
-            Command::Close => self.record(&mut next, &mut t, Action::Close, None, "", actor)?,
-            Command::Expire => self.record(&mut next, &mut t, Action::Expire, None, "", actor)?,
+            Command::Close => self.record(&mut next, &mut t, Action::Close, None, "")?,
+            Command::Expire => self.record(&mut next, &mut t, Action::Expire, None, "")?,
             Command::MarkOverdue => {
                 // Already marked, or decided since the deadline job picked it: nothing to do.
                 if self.overdue || !self.state.awaits_decision() {
@@ -198,7 +190,7 @@ impl Exchange {
                 }
             }
             Command::Respond(draft) => self.respond(&mut next, &mut t, draft, actor, now)?,
-            Command::Fetch => return self.fetch(next, actor),
+            Command::Fetch => return self.fetch(next),
         }
         next.version = self.version + 1;
         next.updated_at = now;
@@ -219,7 +211,6 @@ impl Exchange {
         action: Action,
         decision: Option<Decision>,
         note: &str,
-        _actor: &Actor,
     ) -> Result<(), Refusal> {
         let to = self.state.apply(action)?;
         let approval = matches!(action, Action::Approve | Action::ApprovePart);
@@ -303,7 +294,7 @@ impl Exchange {
             next.approved_scope = categories;
             next.conditions = draft.conditions;
         }
-        self.record(next, t, action, Some(d), "", actor)?;
+        self.record(next, t, action, Some(d), "")?;
         let (req, hold, purpose) = (&self.requesting_agency, &self.holding_agency, &self.purpose);
         match action {
             Action::AskForMoreInformation => t.notify(
@@ -476,7 +467,7 @@ impl Exchange {
 
     /// Every read is recorded, including re-reads of delivered content: who saw it, when.
     /// Only the first read changes the exchange (to `delivered`).
-    fn fetch(&self, mut next: Exchange, _actor: &Actor) -> Result<Applied, Refusal> {
+    fn fetch(&self, mut next: Exchange) -> Result<Applied, Refusal> {
         let Some(resp) = &self.response else {
             return Err(Refusal::NoResponse);
         };

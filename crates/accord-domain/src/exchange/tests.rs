@@ -384,13 +384,12 @@ fn overdue_escalates_once_after_the_deadline() {
 #[test]
 fn opening_follows_the_check() {
     let x = exchange(ExchangeState::Submitted, vec![]);
-    let pc = person("police", "pc-1", &[Role::Practitioner]);
-    let a = x.clone().open(&pc).unwrap_or_else(|e| panic!("{e}"));
+    let a = x.clone().open().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.next.state, ExchangeState::AwaitingApproval);
     assert_eq!(a.notices[0].to, x.holding_agency);
     let mut refused = x;
     refused.assessment.outcome = Outcome::Refuse;
-    let a = refused.open(&pc).unwrap_or_else(|e| panic!("{e}"));
+    let a = refused.open().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.next.state, ExchangeState::Refused);
     assert_eq!(a.events[1].kind, AuditEventKind::Refused);
     assert_eq!(a.notices[0].kind, NoticeKind::Refused);
