@@ -28,10 +28,12 @@ pub enum RequestCommand {
     /// Submit a request for information; the broker checks it at once and either refuses it
     /// (with the reasons) or sends it to the holding agency's IG lead.
     Submit(Box<SubmitArgs>),
-    /// Check a draft request without submitting it: the broker runs the same check as submit
-    /// and answers with the same findings, proposed scope, deadline and approvers, but stores
-    /// nothing, audits nothing and tells no one. Exits 0 whether the draft would go to approval
-    /// or be refused (see "would be"); 1 when the draft is invalid or the call fails.
+    /// Check a draft request without submitting it: the same findings, nothing stored.
+    ///
+    /// The broker runs the same check as `submit` and answers with the same findings, proposed
+    /// scope, deadline and approvers, but stores nothing, audits nothing and tells no one.
+    /// Exit status 0 whether the draft would go to approval or be refused (see "would be"); 1
+    /// when the draft is invalid, the caller may not submit it, or the broker cannot be reached.
     Check {
         /// Request file, TOML or JSON (`-` for standard input), as for `request submit --file`;
         /// see crates/accord-cli/examples/request.toml. No idempotency key is needed.

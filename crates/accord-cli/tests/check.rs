@@ -93,12 +93,12 @@ fn check_shows_the_findings_and_stores_nothing() {
         .success()
         .stdout(predicate::str::contains("awaiting_approval"));
 
-    // An invalid draft: exit 1, with the field the broker names.
+    // An invalid draft: exit 1, with the field the broker names...
     let bad = variant(
         &s,
         "bad.toml",
         "records_from = \"2023-01-01\"",
-        "records_from = \"2023-13-01\"",
+        "records_from = \"1899-12-31\"",
     );
     s.as_(TRUST, "request")
         .args(["--sub", "sw-4471", "check"])
@@ -109,6 +109,19 @@ fn check_shows_the_findings_and_stores_nothing() {
             "CheckRequest failed: INVALID_ARGUMENT",
         ))
         .stderr(predicate::str::contains("request.records_from"));
+    // ... or that the command finds before calling it.
+    let unreadable = variant(
+        &s,
+        "unreadable.toml",
+        "records_from = \"2023-01-01\"",
+        "records_from = \"2023-13-01\"",
+    );
+    s.as_(TRUST, "request")
+        .args(["--sub", "sw-4471", "check"])
+        .arg(&unreadable)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("records_from"));
 
     // A role that may not submit may not check either.
     s.as_(TRUST, "request")
