@@ -1,5 +1,6 @@
-//! `accord request ...`: what an agency system does for its practitioners: submit a request,
-//! follow it, answer the approver's questions, dispute a decline, withdraw it.
+//! `accord request ...`: what an agency system does for its practitioners: check a draft,
+//! submit a request, follow it, answer the approver's questions, dispute a decline, withdraw
+//! it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,17 @@ pub enum RequestCommand {
     /// Submit a request for information; the broker checks it at once and either refuses it
     /// (with the reasons) or sends it to the holding agency's IG lead.
     Submit(Box<SubmitArgs>),
+    /// Check a draft request without submitting it: the same findings, nothing stored.
+    ///
+    /// The broker runs the same check as `submit` and answers with the same findings, proposed
+    /// scope, deadline and approvers, but stores nothing, audits nothing and tells no one.
+    /// Exit status 0 whether the draft would go to approval or be refused (see "would be"); 1
+    /// when the draft is invalid, the caller may not submit it, or the broker cannot be reached.
+    Check {
+        /// Request file, TOML or JSON (`-` for standard input), as for `request submit --file`;
+        /// see crates/accord-cli/examples/request.toml. No idempotency key is needed.
+        file: PathBuf,
+    },
     /// List exchanges the caller's agency is party to, newest first.
     List(ListArgs),
     /// Show one exchange in full: request, check, decisions, actions.
@@ -417,11 +429,11 @@ pub async fn only_protocol(client: &Client) -> anyhow::Result<Option<(String, St
     })
 }
 
-/// Submits a request built from a request file, with the caller's defaults.
-pub async fn submit(
+/// The request a request file describes, with the caller's defaults.
+async fn information_request(
     client: &Client,
     file: &RequestFile,
-) -> anyhow::Result<pb::SubmitRequestResponse> {
+) -> anyhow::Result<pb::InformationRequest> {
     let protocol = if file.protocol_id.is_none() || file.protocol_version.is_none() {
         only_protocol(client).await?
     } else {
@@ -433,7 +445,50 @@ pub async fn submit(
         name: client.identity.name.clone(),
         protocol,
     };
-    let request = file.to_proto(&defaults)?;
+    file.to_proto(&defaults)
+}
+
+/// Checks a draft built from a request file, with the caller's defaults: nothing is stored.
+pub async fn check(
+    client: &Client,
+    file: &RequestFile,
+) -> anyhow::Result<pb::CheckRequestResponse> {
+    let mut request = information_request(client, file).await?;
+    if file.idempotency_key.is_none() {
+        // A check stores nothing, so the key made up for a submission is left out.
+        request.idempotency_key.clear();
+    }
+    Ok(client
+        .exchange
+        .clone()
+        .check_request(pb::CheckRequestRequest {
+            request: Some(request),
+        })
+        .await
+        .rpc("CheckRequest")?)
+}
+
+/// The check of a draft, for people: what a submission would become, then the findings.
+pub fn print_checked(r: &pb::CheckRequestResponse, now: OffsetDateTime) {
+    let fields = vec![(
+        "would be",
+        format!(
+            "{} (checked only: nothing was submitted)",
+            output::name::<pb::ExchangeState>(r.state)
+        ),
+    )];
+    match &r.assessment {
+        Some(a) => view::print_assessment_after(fields, a, now),
+        None => output::print_fields(&fields),
+    }
+}
+
+/// Submits a request built from a request file, with the caller's defaults.
+pub async fn submit(
+    client: &Client,
+    file: &RequestFile,
+) -> anyhow::Result<pb::SubmitRequestResponse> {
+    let request = information_request(client, file).await?;
     Ok(client
         .exchange
         .clone()
@@ -492,6 +547,16 @@ pub async fn run(args: RequestArgs) -> anyhow::Result<ExitCode> {
                 print_json(&r, "accord.v1.SubmitRequestResponse")?;
             } else {
                 print_submitted(&r, now);
+            }
+        }
+        RequestCommand::Check { file } => {
+            let file: RequestFile = reqfile::read_file(&file)?;
+            let r = check(&client, &file).await?;
+            // A refusal is an answer, not a failure: the exit status stays 0.
+            if json {
+                print_json(&r, "accord.v1.CheckRequestResponse")?;
+            } else {
+                print_checked(&r, now);
             }
         }
         RequestCommand::List(l) => {

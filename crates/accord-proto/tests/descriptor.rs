@@ -88,6 +88,7 @@ fn every_service_and_rpc_is_present() {
             "ExchangeService",
             vec![
                 "SubmitRequest",
+                "CheckRequest",
                 "GetExchange",
                 "ListExchanges",
                 "WithdrawRequest",

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operation {
     SubmitRequest,
+    CheckRequest,
     GetExchange,
     ListExchanges,
     WithdrawRequest,
@@ -49,6 +50,7 @@ impl Operation {
     /// Every operation, in the order of the services in the proto files.
     pub const ALL: &'static [Operation] = &[
         Self::SubmitRequest,
+        Self::CheckRequest,
         Self::GetExchange,
         Self::ListExchanges,
         Self::WithdrawRequest,
@@ -77,6 +79,7 @@ impl Operation {
         use Operation as O;
         match self {
             O::SubmitRequest
+            | O::CheckRequest
             | O::GetExchange
             | O::ListExchanges
             | O::WithdrawRequest
@@ -102,6 +105,7 @@ impl Operation {
         use Operation as O;
         match self {
             O::SubmitRequest => "SubmitRequest",
+            O::CheckRequest => "CheckRequest",
             O::GetExchange => "GetExchange",
             O::ListExchanges => "ListExchanges",
             O::WithdrawRequest => "WithdrawRequest",
@@ -151,7 +155,8 @@ impl fmt::Display for Operation {
 /// The caller's agency's relation to the exchange the call is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Relation {
-    /// The caller's agency made the request (for `SubmitRequest`: is named as requester).
+    /// The caller's agency made the request (for `SubmitRequest` and `CheckRequest`: is named
+    /// as requester).
     Requester,
     /// The request is addressed to the caller's agency.
     Holder,
@@ -260,16 +265,24 @@ const fn agency_wide(op: Operation, roles: &'static [Role]) -> Rule {
     }
 }
 
+/// The caller names itself as requester; submitting for another agency (or as the holder) is
+/// refused outright: there is no existing exchange to hide.
+const SUBMIT_REQUEST: Rule = Rule {
+    op: Operation::SubmitRequest,
+    requester: Access::Roles(PRACTITIONER),
+    holder: Access::Roles(NOBODY),
+    non_party: Access::Roles(NOBODY),
+    no_exchange: Access::NotApplicable,
+};
+
 /// The authorisation matrix: one row per RPC, in [`Operation::ALL`] order.
 pub const MATRIX: &[Rule] = &[
-    // The caller names itself as requester; submitting for another agency (or as the
-    // holder) is refused outright: there is no existing exchange to hide.
+    SUBMIT_REQUEST,
+    // A dry run of SubmitRequest: exactly its cells, so a draft that checks cleanly is one
+    // the caller may submit.
     Rule {
-        op: Operation::SubmitRequest,
-        requester: Access::Roles(PRACTITIONER),
-        holder: Access::Roles(NOBODY),
-        non_party: Access::Roles(NOBODY),
-        no_exchange: Access::NotApplicable,
+        op: Operation::CheckRequest,
+        ..SUBMIT_REQUEST
     },
     on_exchange(Operation::GetExchange, AGENCY_STAFF, AGENCY_STAFF),
     agency_wide(Operation::ListExchanges, AGENCY_STAFF),
@@ -426,6 +439,7 @@ mod tests {
     /// `404` hidden, `x` not applicable.
     const SPEC: &str = "
         SubmitRequest             P    -    -    x
+        CheckRequest              P    -    -    x
         GetExchange               PIC  PIC  404  x
         ListExchanges             x    x    x    PIC
         WithdrawRequest           P    -    404  x

@@ -52,6 +52,33 @@ pub fn request_from_proto(
     r: &pb::InformationRequest,
     now: OffsetDateTime,
 ) -> Result<ParsedRequest, Vec<FieldViolation>> {
+    match parse_request(r, now, true)? {
+        (request, Some(idempotency_key)) => Ok(ParsedRequest {
+            request,
+            idempotency_key,
+        }),
+        // A required key that is missing is reported by `parse_request`.
+        (_, None) => Err(vec![FieldViolation::new("idempotency_key", "is required")]),
+    }
+}
+
+/// [`request_from_proto`] for a draft that is only checked (`CheckRequest`): the same checks
+/// with the same field paths, except that `idempotency_key` may be empty, since nothing is
+/// stored under it (a non-empty key is still checked).
+pub fn draft_from_proto(
+    r: &pb::InformationRequest,
+    now: OffsetDateTime,
+) -> Result<d::Request, Vec<FieldViolation>> {
+    parse_request(r, now, false).map(|(request, _)| request)
+}
+
+/// The one conversion behind [`request_from_proto`] and [`draft_from_proto`]: the request,
+/// and its idempotency key when it has one (always, when `key_required`).
+fn parse_request(
+    r: &pb::InformationRequest,
+    now: OffsetDateTime,
+    key_required: bool,
+) -> Result<(d::Request, Option<IdempotencyKey>), Vec<FieldViolation>> {
     let mut c = Check::new(now);
     let protocol_id = c.id("protocol_id", &r.protocol_id, ProtocolId::parse);
     let protocol_version = c.text("protocol_version", &r.protocol_version, 1, 32);
@@ -173,6 +200,7 @@ pub fn request_from_proto(
     };
     let idempotency_key = match IdempotencyKey::parse(&r.idempotency_key) {
         Ok(k) => Some(k),
+        Err(_) if !key_required && r.idempotency_key.is_empty() => None,
         Err(reason) => {
             c.push("idempotency_key", reason);
             None
@@ -240,12 +268,10 @@ pub fn request_from_proto(
             c.push(field, v.reason);
         }
     }
-    match idempotency_key {
-        Some(idempotency_key) if c.out.is_empty() => Ok(ParsedRequest {
-            request,
-            idempotency_key,
-        }),
-        _ => Err(c.into_violations()),
+    if c.out.is_empty() {
+        Ok((request, idempotency_key))
+    } else {
+        Err(c.into_violations())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The API boundary: protobuf ⇄ domain conversions and input parsing, one file per service.
 //!
-//! Inbound conversions ([`request_from_proto`], [`response_items_from_proto`],
-//! [`conditions_from_proto`]) enforce the limits the proto documents (required fields,
+//! Inbound conversions ([`request_from_proto`], [`draft_from_proto`],
+//! [`response_items_from_proto`], [`conditions_from_proto`]) enforce the limits the proto documents (required fields,
 //! lengths in characters, `YYYY-MM-DD` dates, ids, no `UNSPECIFIED` where a value is
 //! required) and report *every* violation with its field path relative to the converted
 //! message; prefix them with [`crate::error::prefixed`] (e.g. `request`) before answering.
@@ -13,8 +13,8 @@
 //! - `enums`: [`ProtoEnum`], each domain vocabulary and its proto enum;
 //! - `time`: timestamps, durations and `YYYY-MM-DD` dates;
 //! - `check`: the violation collector the inbound conversions share, and the date range;
-//! - `exchanges`: information requests, response items and exchange ids in; exchanges,
-//!   summaries, assessments and responses out;
+//! - `exchanges`: information requests (and drafts to check), response items and exchange ids
+//!   in; exchanges, summaries, assessments and responses out;
 //! - `approvals`: conditions in; decisions, requester actions and conditions out;
 //! - `audit`: audit entries, statistics and verification reports;
 //! - `registry`: protocols, signatories and purposes;
@@ -36,7 +36,7 @@ pub use self::audit::{audit_entry_to_proto, stats_to_proto, verify_report_to_pro
 pub use self::check::{MAX_YEAR, MIN_YEAR};
 pub use self::enums::ProtoEnum;
 pub use self::exchanges::{
-    amended_categories_from_proto, assessment_to_proto, exchange_id_from_proto,
+    amended_categories_from_proto, assessment_to_proto, draft_from_proto, exchange_id_from_proto,
     exchange_summary_to_proto, exchange_to_proto, finding_to_proto, lawful_basis_to_proto,
     request_from_proto, request_to_proto, response_item_from_proto, response_items_from_proto,
     response_items_to_proto, ParsedRequest, MAX_RESPONSE_ITEMS,

@@ -1,13 +1,18 @@
-//! `ExchangeService`: what agency systems do on behalf of their practitioners: submit a
-//! request (the automatic check runs at once), follow it, withdraw it, answer questions,
-//! dispute a decline, respond to requests addressed to their agency, fetch and acknowledge
-//! responses.
+//! `ExchangeService`: what agency systems do on behalf of their practitioners: check a draft
+//! request, submit a request (the automatic check runs at once), follow it, withdraw it,
+//! answer questions, dispute a decline, respond to requests addressed to their agency, fetch
+//! and acknowledge responses.
 
-use accord_domain::{Action, CategoryId, Command, ExchangeState, History};
+use std::sync::Arc;
+
+use accord_domain::{
+    Action, Assessment, CategoryId, Command, ExchangeState, FieldViolation, History, Outcome,
+    Protocol, Role,
+};
 use accord_proto::v1 as pb;
 use accord_proto::v1::exchange_service_server::ExchangeService;
 use accord_store::{ExchangeQuery, Party, StoreError, Submission};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
@@ -16,6 +21,7 @@ use super::{
     version_conflict, Fields,
 };
 use crate::api::{self, ProtoEnum};
+use crate::auth::Caller;
 use crate::authz::{self, Operation, Relation};
 use crate::error::{invalid_field, prefixed, store_status, RpcResult, StoreResultExt};
 use crate::AppState;
@@ -29,6 +35,96 @@ pub struct ExchangeHandlers {
 impl ExchangeHandlers {
     pub fn new(state: AppState) -> Self {
         ExchangeHandlers { state }
+    }
+
+    /// The one path of `SubmitRequest` and `CheckRequest` up to the point where a submission
+    /// is stored: authenticate; authorise `op` for the relation the draft claims; read the
+    /// draft, reporting every bad field (`request.` prefixed); look up its protocol; check the
+    /// caller's agency is active in it; read the child's earlier exchanges; assess. Writes
+    /// nothing, so a check and a submission of the same draft cannot differ before the store.
+    async fn assess_draft<T, D: Draft>(
+        &self,
+        request: Request<T>,
+        op: Operation,
+        draft_of: fn(T) -> Option<pb::InformationRequest>,
+    ) -> Result<Assessed<D>, Status> {
+        let caller = self.state.authenticate(&request)?;
+        let draft = draft_of(request.into_inner());
+        let relation = claimed_relation(caller.agency.as_str(), draft.as_ref());
+        let role = authz::authorize(op, &caller.roles, relation).map_err(|d| match (relation, d) {
+            (Relation::Requester, d) => Status::from(d),
+            (_, _) => Status::permission_denied(format!(
+                "request.requesting_agency_id must be the caller's own agency ({}): an agency submits only its own requests",
+                caller.agency
+            )),
+        })?;
+
+        let now = self.state.clock.now();
+        let Some(r) = draft.as_ref() else {
+            return Err(invalid_field("request", "is required"));
+        };
+        let mut fields = Fields::default();
+        let parsed = match D::parse(r, now) {
+            Ok(p) => Some(p),
+            Err(v) => {
+                fields.extend(prefixed("request", v));
+                None
+            }
+        };
+        if r.practitioner
+            .as_ref()
+            .is_some_and(|p| !p.subject.is_empty() && p.subject != caller.subject)
+        {
+            fields.push(
+                "request.practitioner.subject",
+                "must equal the subject (sub) of the caller's token: practitioners submit their own requests",
+            );
+        }
+        let protocol = if r.protocol_id.is_empty() {
+            None
+        } else {
+            match self.state.registry.protocol(&r.protocol_id) {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    fields.push("request.protocol_id", "is not a protocol this broker holds");
+                    None
+                }
+            }
+        };
+        fields.finish()?;
+        let (Some(parsed), Some(protocol)) = (parsed, protocol) else {
+            // Both are present whenever no violation was reported.
+            return Err(Status::internal("internal error"));
+        };
+        if !caller.active_in(&protocol.id) {
+            return Err(Status::permission_denied(format!(
+                "agency {} is not an active signatory of protocol {}",
+                caller.agency, protocol.id
+            )));
+        }
+
+        let store = self.state.store();
+        let request = parsed.request();
+        let history = if request.child.identifiers.is_empty() {
+            History::default()
+        } else {
+            let since = now - Duration::days(i64::from(protocol.repeat_window_days));
+            History {
+                prior: store
+                    .prior_exchanges(&request.child.identifiers, since)
+                    .await
+                    .or_status()?,
+            }
+        };
+        let assessment = accord_policy::assess(&protocol, request, &history, now);
+        Ok(Assessed {
+            caller,
+            role,
+            draft: parsed,
+            protocol,
+            assessment,
+            now,
+        })
     }
 
     /// A requester's change that carries only a free-text note (withdraw, acknowledge):
@@ -59,6 +155,54 @@ impl ExchangeHandlers {
         )
         .await
     }
+}
+
+/// How a draft is read: `SubmitRequest` keeps the idempotency key it stores under;
+/// `CheckRequest` stores nothing and needs none. Every other check is the same.
+trait Draft: Sized {
+    fn parse(r: &pb::InformationRequest, now: OffsetDateTime) -> Result<Self, Vec<FieldViolation>>;
+    fn request(&self) -> &accord_domain::Request;
+}
+
+impl Draft for api::ParsedRequest {
+    fn parse(r: &pb::InformationRequest, now: OffsetDateTime) -> Result<Self, Vec<FieldViolation>> {
+        api::request_from_proto(r, now)
+    }
+    fn request(&self) -> &accord_domain::Request {
+        &self.request
+    }
+}
+
+impl Draft for accord_domain::Request {
+    fn parse(r: &pb::InformationRequest, now: OffsetDateTime) -> Result<Self, Vec<FieldViolation>> {
+        api::draft_from_proto(r, now)
+    }
+    fn request(&self) -> &accord_domain::Request {
+        self
+    }
+}
+
+/// A draft read, authorised and assessed: all `CheckRequest` does, and everything
+/// `SubmitRequest` does before it stores.
+struct Assessed<D> {
+    caller: Caller,
+    role: Role,
+    draft: D,
+    protocol: Arc<Protocol>,
+    assessment: Assessment,
+    now: OffsetDateTime,
+}
+
+/// The state a submission with this assessment enters, by the transition table: the outcome
+/// of the check decides it, as `Exchange::open` does.
+fn state_after_check(a: &Assessment) -> Result<ExchangeState, Status> {
+    let action = match a.outcome {
+        Outcome::Refuse => Action::Refuse,
+        Outcome::ProceedToApproval => Action::SendForApproval,
+    };
+    ExchangeState::Submitted
+        .apply(action)
+        .map_err(|e| store_status(e.into()))
 }
 
 /// The relation a submission claims: by the agency ids as written. An unreadable or missing
@@ -107,81 +251,22 @@ impl ExchangeService for ExchangeHandlers {
         &self,
         request: Request<pb::SubmitRequestRequest>,
     ) -> RpcResult<pb::SubmitRequestResponse> {
-        let caller = self.state.authenticate(&request)?;
-        let msg = request.into_inner();
-        let relation = claimed_relation(caller.agency.as_str(), msg.request.as_ref());
-        let role = authz::authorize(Operation::SubmitRequest, &caller.roles, relation).map_err(
-            |d| match (relation, d) {
-                (Relation::Requester, d) => Status::from(d),
-                (_, _) => Status::permission_denied(format!(
-                    "request.requesting_agency_id must be the caller's own agency ({}): an agency submits only its own requests",
-                    caller.agency
-                )),
-            },
-        )?;
-
-        let now = self.state.clock.now();
-        let Some(r) = msg.request.as_ref() else {
-            return Err(invalid_field("request", "is required"));
-        };
-        let mut fields = Fields::default();
-        let parsed = match api::request_from_proto(r, now) {
-            Ok(p) => Some(p),
-            Err(v) => {
-                fields.extend(prefixed("request", v));
-                None
-            }
-        };
-        if r.practitioner
-            .as_ref()
-            .is_some_and(|p| !p.subject.is_empty() && p.subject != caller.subject)
-        {
-            fields.push(
-                "request.practitioner.subject",
-                "must equal the subject (sub) of the caller's token: practitioners submit their own requests",
-            );
-        }
-        let protocol = if r.protocol_id.is_empty() {
-            None
-        } else {
-            match self.state.registry.protocol(&r.protocol_id) {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    fields.push("request.protocol_id", "is not a protocol this broker holds");
-                    None
-                }
-            }
-        };
-        fields.finish()?;
-        let (Some(parsed), Some(protocol)) = (parsed, protocol) else {
-            // Both are present whenever no violation was reported.
-            return Err(Status::internal("internal error"));
-        };
-        if !caller.active_in(&protocol.id) {
-            return Err(Status::permission_denied(format!(
-                "agency {} is not an active signatory of protocol {}",
-                caller.agency, protocol.id
-            )));
-        }
-
-        let store = self.state.store();
-        let request = parsed.request;
-        let history = if request.child.identifiers.is_empty() {
-            History::default()
-        } else {
-            let since = now - Duration::days(i64::from(protocol.repeat_window_days));
-            History {
-                prior: store
-                    .prior_exchanges(&request.child.identifiers, since)
-                    .await
-                    .or_status()?,
-            }
-        };
-        let assessment = accord_policy::assess(&protocol, &request, &history, now);
-        let submitted = store
+        let Assessed {
+            caller,
+            role,
+            draft,
+            protocol,
+            assessment,
+            now,
+        } = self
+            .assess_draft::<_, api::ParsedRequest>(request, Operation::SubmitRequest, |m| m.request)
+            .await?;
+        let submitted = self
+            .state
+            .store()
             .submit(Submission {
-                idempotency_key: parsed.idempotency_key,
-                request,
+                idempotency_key: draft.idempotency_key,
+                request: draft.request,
                 assessment,
                 actor: actor_as(&caller, role),
                 now,
@@ -211,6 +296,34 @@ impl ExchangeService for ExchangeHandlers {
             )),
             replayed: submitted.replayed,
             version: x.version,
+        }))
+    }
+
+    async fn check_request(
+        &self,
+        request: Request<pb::CheckRequestRequest>,
+    ) -> RpcResult<pb::CheckRequestResponse> {
+        let Assessed {
+            draft, assessment, ..
+        } = self
+            .assess_draft::<_, accord_domain::Request>(request, Operation::CheckRequest, |m| {
+                m.request
+            })
+            .await?;
+        // Nothing is stored, audited or sent: a draft is not a request, and nothing is shared.
+        let state = state_after_check(&assessment)?;
+        info!(
+            holding_agency = %draft.holding_agency,
+            outcome = assessment.outcome.as_str(),
+            "draft checked"
+        );
+        Ok(Response::new(pb::CheckRequestResponse {
+            state: state.to_proto(),
+            assessment: Some(api::assessment_to_proto(
+                &assessment,
+                draft.protocol_id.as_str(),
+                &draft.protocol_version,
+            )),
         }))
     }
 

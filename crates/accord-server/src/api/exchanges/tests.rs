@@ -388,3 +388,34 @@ fn violations_within_the_limits_stop_at_the_cap() {
     assert_eq!(v.len(), crate::error::MAX_VIOLATIONS + 1);
     assert_eq!(v[100].reason, crate::error::MORE_PROBLEMS);
 }
+
+#[test]
+fn a_draft_needs_no_idempotency_key_and_is_otherwise_checked_alike() {
+    // No key: a draft converts, a request to submit does not.
+    let mut r = valid();
+    r.idempotency_key = String::new();
+    let draft = draft_from_proto(&r, NOW).unwrap_or_else(|v| panic!("{v:?}"));
+    assert_eq!(fields(request_from_proto(&r, NOW)), ["idempotency_key"]);
+    assert_eq!(
+        draft,
+        request_from_proto(&valid(), NOW)
+            .unwrap_or_else(|v| panic!("{v:?}"))
+            .request
+    );
+    // A key given is still checked; a blank one is not "no key".
+    for bad in ["k".repeat(129), " ".to_owned()] {
+        r.idempotency_key = bad;
+        let v = draft_from_proto(&r, NOW).err().unwrap_or_default();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "idempotency_key");
+    }
+    // Every other violation, with the same paths and reasons.
+    let mut r = valid();
+    r.urgency = 0;
+    r.records_to = "2099-01-01".into();
+    r.categories[0].reason = String::new();
+    let as_draft = draft_from_proto(&r, NOW).err().unwrap_or_default();
+    let as_request = request_from_proto(&r, NOW).err().unwrap_or_default();
+    assert!(!as_draft.is_empty());
+    assert_eq!(as_draft, as_request);
+}
