@@ -304,6 +304,7 @@ vocab!(LawfulBasis, "LAWFUL_BASIS_");
 vocab!(SpecialCategoryCondition, "SPECIAL_CATEGORY_CONDITION_");
 vocab!(StatutoryGateway, "STATUTORY_GATEWAY_");
 vocab!(ConsentStatus, "CONSENT_STATUS_");
+vocab!(ConsentRequirement, "CONSENT_REQUIREMENT_");
 vocab!(ConsentGiver, "CONSENT_GIVER_");
 vocab!(NotSoughtReason, "NOT_SOUGHT_REASON_");
 vocab!(NotRequiredReason, "NOT_REQUIRED_REASON_");

@@ -509,6 +509,7 @@ pub fn signatories_table(list: &[pb::Signatory]) -> Table {
         "STATUS",
         "LAST AFFIRMED",
         "EVERY",
+        "REAFFIRM BY",
     ])
     .wrap(1, 44);
     for s in list {
@@ -524,9 +525,141 @@ pub fn signatories_table(list: &[pb::Signatory]) -> Table {
             status,
             s.last_affirmed_on.clone(),
             format!("{}m", s.reaffirm_every_months),
+            s.reaffirm_due.clone(),
         ]);
     }
     t
+}
+
+/// A protocol duration in the protocol file's units: `30m`, `24h`, `10d` (whole days from two
+/// days up, so a day reads as `24h`, as protocols usually write it).
+fn deadline_text(d: Option<&prost_types::Duration>) -> String {
+    match d.map(|d| d.seconds) {
+        None => "-".into(),
+        Some(s) if s >= 2 * 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        Some(s) if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        Some(s) if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        Some(s) => format!("{s}s"),
+    }
+}
+
+fn names<E: output::Vocab + TryFrom<i32>>(values: &[i32]) -> Vec<String> {
+    values.iter().map(|v| name::<E>(*v)).collect()
+}
+
+/// Who approves: the purpose's roles, and the further ones for sharing without consent.
+fn approvers_text(u: &pb::Purpose) -> String {
+    let mut text = output::list(&names::<pb::Role>(&u.approving_roles));
+    if !u.approving_roles_without_consent.is_empty() {
+        text.push_str(&format!(
+            "; without consent also {}",
+            names::<pb::Role>(&u.approving_roles_without_consent).join(", ")
+        ));
+    }
+    text
+}
+
+/// The purpose's gateways, each that puts a duty to share marked `(duty)`.
+fn gateways_text(u: &pb::Purpose) -> String {
+    let gateways: Vec<String> = u
+        .gateways
+        .iter()
+        .map(|g| {
+            let n = name::<pb::StatutoryGateway>(*g);
+            if u.duty_gateways.contains(g) {
+                format!("{n} (duty)")
+            } else {
+                n
+            }
+        })
+        .collect();
+    output::list(&gateways)
+}
+
+/// The terms of each purpose: what a request for it may claim, which consent it needs at each
+/// level of need, how fast it is answered and what it may ask for.
+pub fn purposes_tables(purposes: &[pb::Purpose]) -> Vec<(&'static str, Table)> {
+    let mut terms = Table::new(&[
+        "PURPOSE",
+        "LAWFUL BASES",
+        "SPECIAL CONDITIONS",
+        "GATEWAYS",
+        "KEEP",
+        "APPROVED BY",
+    ])
+    .wrap(1, 24)
+    .wrap(2, 26)
+    .wrap(3, 26)
+    .wrap(5, 30);
+    let levels = [
+        pb::LevelOfNeed::EarlyHelp,
+        pb::LevelOfNeed::ChildInNeed,
+        pb::LevelOfNeed::SignificantHarm,
+        pb::LevelOfNeed::ImmediateRisk,
+    ];
+    let urgencies = [
+        pb::Urgency::Routine,
+        pb::Urgency::Urgent,
+        pb::Urgency::Immediate,
+    ];
+    let mut consent = Table::new(&[
+        "PURPOSE",
+        "EARLY HELP",
+        "CHILD IN NEED",
+        "SIGNIFICANT HARM",
+        "IMMEDIATE RISK",
+        "ROUTINE",
+        "URGENT",
+        "IMMEDIATE",
+    ]);
+    let mut categories =
+        Table::new(&["PURPOSE", "CATEGORIES (* special category data)"]).wrap(1, 80);
+    for u in purposes {
+        terms.row([
+            u.id.clone(),
+            output::list(&names::<pb::LawfulBasis>(&u.lawful_bases)),
+            output::list(&names::<pb::SpecialCategoryCondition>(
+                &u.special_conditions,
+            )),
+            gateways_text(u),
+            format!("{}d", u.retention_days),
+            approvers_text(u),
+        ]);
+        let mut row = vec![u.id.clone()];
+        row.extend(levels.iter().map(|l| {
+            u.consent_rules
+                .iter()
+                .find(|r| r.level_of_need == *l as i32)
+                .map(|r| name::<pb::ConsentRequirement>(r.requirement))
+                .unwrap_or_else(|| "-".into())
+        }));
+        row.extend(urgencies.iter().map(|g| {
+            deadline_text(
+                u.deadlines
+                    .iter()
+                    .find(|d| d.urgency == *g as i32)
+                    .and_then(|d| d.within.as_ref()),
+            )
+        }));
+        consent.row(row);
+        let cats: Vec<String> = u
+            .allowed_categories
+            .iter()
+            .map(|c| {
+                if c.special_category {
+                    format!("{}*", c.id)
+                } else {
+                    c.id.clone()
+                }
+            })
+            .collect();
+        categories.row([u.id.clone(), output::list(&cats)]);
+    }
+    vec![
+        ("Purposes", terms),
+        ("Consent by level of need, deadlines by urgency", consent),
+        ("Categories each purpose allows", categories),
+    ]
 }
 
 pub fn print_protocol(p: &pb::Protocol) {
@@ -536,38 +669,20 @@ pub fn print_protocol(p: &pb::Protocol) {
         ("approved", p.approved_on.clone()),
         ("review due", p.review_due.clone()),
         ("capacity age", p.consent_capacity_age.to_string()),
+        (
+            "repeat window",
+            p.repeat_sharing_window
+                .as_ref()
+                .map(|d| format!("{} days", d.seconds / 86_400))
+                .unwrap_or_else(|| "-".into()),
+        ),
     ]);
     output::heading("Signatories");
     signatories_table(&p.signatories).print();
-    output::heading("Purposes");
-    let mut t = Table::new(&[
-        "PURPOSE",
-        "LAWFUL BASES",
-        "CATEGORIES",
-        "KEEP",
-        "APPROVED BY",
-    ])
-    .wrap(2, 60);
-    for u in &p.purposes {
-        let bases: Vec<String> = u
-            .lawful_bases
-            .iter()
-            .map(|b| name::<pb::LawfulBasis>(*b))
-            .collect();
-        let roles: Vec<String> = u
-            .approving_roles
-            .iter()
-            .map(|r| name::<pb::Role>(*r))
-            .collect();
-        t.row([
-            u.id.clone(),
-            bases.join(", "),
-            u.categories.join(", "),
-            format!("{}d", u.retention_days),
-            roles.join(", "),
-        ]);
+    for (title, table) in purposes_tables(&p.purposes) {
+        output::heading(title);
+        table.print();
     }
-    t.print();
     output::heading("Data categories");
     let mut t = Table::new(&["CATEGORY", "SPECIAL", "DESCRIPTION"]).wrap(2, 70);
     for c in &p.categories {
@@ -578,4 +693,109 @@ pub fn print_protocol(p: &pb::Protocol) {
         ]);
     }
     t.print();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purpose() -> pb::Purpose {
+        let rule = |level: pb::LevelOfNeed, req: pb::ConsentRequirement| pb::ConsentRule {
+            level_of_need: level as i32,
+            consent_required: req == pb::ConsentRequirement::Explicit,
+            explicit: req == pb::ConsentRequirement::Explicit,
+            requirement: req as i32,
+        };
+        let deadline = |urgency: pb::Urgency, seconds: i64| pb::Deadline {
+            urgency: urgency as i32,
+            within: Some(prost_types::Duration { seconds, nanos: 0 }),
+        };
+        pb::Purpose {
+            id: "health-information".into(),
+            lawful_bases: vec![pb::LawfulBasis::PublicTask as i32],
+            gateways: vec![
+                pb::StatutoryGateway::Ca2004S11 as i32,
+                pb::StatutoryGateway::CourtOrder as i32,
+            ],
+            duty_gateways: vec![pb::StatutoryGateway::CourtOrder as i32],
+            special_conditions: vec![pb::SpecialCategoryCondition::HealthSocialCare as i32],
+            consent_rules: vec![
+                rule(pb::LevelOfNeed::EarlyHelp, pb::ConsentRequirement::Explicit),
+                rule(pb::LevelOfNeed::ChildInNeed, pb::ConsentRequirement::Sought),
+                rule(
+                    pb::LevelOfNeed::SignificantHarm,
+                    pb::ConsentRequirement::NotRequired,
+                ),
+                rule(
+                    pb::LevelOfNeed::ImmediateRisk,
+                    pb::ConsentRequirement::NotRequired,
+                ),
+            ],
+            deadlines: vec![
+                deadline(pb::Urgency::Routine, 10 * 86_400),
+                deadline(pb::Urgency::Urgent, 86_400),
+                deadline(pb::Urgency::Immediate, 1_800),
+            ],
+            retention_days: 30,
+            approving_roles: vec![pb::Role::IgLead as i32],
+            approving_roles_without_consent: vec![pb::Role::CaldicottGuardian as i32],
+            allowed_categories: vec![
+                pb::DataCategory {
+                    id: "mental-health".into(),
+                    description: "Mental health".into(),
+                    special_category: true,
+                },
+                pb::DataCategory {
+                    id: "identity".into(),
+                    description: "Name".into(),
+                    special_category: false,
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn approvers_and_gateways_read_as_sentences() {
+        let u = purpose();
+        assert_eq!(
+            approvers_text(&u),
+            "ig_lead; without consent also caldicott_guardian"
+        );
+        assert_eq!(gateways_text(&u), "ca2004_s11, court_order (duty)");
+        let plain = pb::Purpose {
+            approving_roles: vec![pb::Role::IgLead as i32],
+            ..Default::default()
+        };
+        assert_eq!(approvers_text(&plain), "ig_lead");
+        assert_eq!(gateways_text(&plain), "-");
+    }
+
+    #[test]
+    fn purposes_tables_show_every_term() {
+        let text: String = purposes_tables(&[purpose()])
+            .iter()
+            .map(|(title, t)| format!("{title}\n{}", t.render()))
+            .collect();
+        for expected in [
+            "public_task",
+            "health_social_care",
+            "court_order",
+            "(duty)",
+            "caldicott_guardian",
+            "30d",
+            "explicit",
+            "sought",
+            "not_required",
+            "10d",
+            "24h",
+            "30m",
+            "mental-health*, identity",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+    }
 }

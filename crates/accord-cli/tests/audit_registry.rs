@@ -27,12 +27,49 @@ fn auditor_and_administrator_commands() {
         .success()
         .stdout(predicate::str::contains("== Signatories"))
         .stdout(predicate::str::contains("s47-enquiry"))
-        .stdout(predicate::str::contains("domestic-abuse"));
+        .stdout(predicate::str::contains("domestic-abuse"))
+        .stdout(predicate::str::contains("== Consent by level of need"))
+        .stdout(predicate::str::contains("not_required"))
+        .stdout(predicate::str::contains("safeguarding_children"))
+        .stdout(predicate::str::contains("ca1989_s47 (duty)"));
     let p = json(
         s.as_("nspcc", "registry")
             .args(["--json", "show", "sandwell-scsp-isp"]),
     );
     assert_eq!(p["id"], "sandwell-scsp-isp");
+    // The JSON carries each purpose's terms, the consent rule's three states by name.
+    let s47 = p["purposes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["id"] == "s47-enquiry"))
+        .cloned()
+        .unwrap_or_default();
+    let states: Vec<&str> = s47["consent_rules"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["requirement"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        states,
+        [
+            "CONSENT_REQUIREMENT_EXPLICIT",
+            "CONSENT_REQUIREMENT_SOUGHT",
+            "CONSENT_REQUIREMENT_NOT_REQUIRED",
+            "CONSENT_REQUIREMENT_NOT_REQUIRED"
+        ],
+        "{s47}"
+    );
+    assert_eq!(
+        s47["special_conditions"][0], "SPECIAL_CATEGORY_CONDITION_SAFEGUARDING_CHILDREN",
+        "{s47}"
+    );
+    assert_eq!(
+        s47["approving_roles_without_consent"],
+        serde_json::json!([])
+    );
+    assert_eq!(s47["duty_gateways"][0], "STATUTORY_GATEWAY_CA1989_S47");
+    assert!(
+        s47["allowed_categories"][0]["description"].is_string(),
+        "{s47}"
+    );
 
     // Admin changes; a practitioner may not make them.
     s.as_("sandwell-council", "registry")

@@ -16,7 +16,7 @@ use crate::catalogue::RuleInfo;
 /// s14B and s16H Children Act 2004 (a partnership may require information, `002 1.3`), a court
 /// order, and s36–38 CTSA 2015 for Channel (`003 d)`). Powers such as s115 Crime and Disorder
 /// Act or s17 are deliberately not here: they permit sharing, they do not require it.
-pub(crate) const DUTY_GATEWAYS: &[StatutoryGateway] = &[
+pub const DUTY_GATEWAYS: &[StatutoryGateway] = &[
     StatutoryGateway::Ca1989S47,
     StatutoryGateway::Ca2004S14b,
     StatutoryGateway::Ca2004S16h,

@@ -34,6 +34,7 @@ use accord_domain::{Assessment, History, Outcome, Protocol, Request, Severity};
 use time::OffsetDateTime;
 
 pub use catalogue::{rule, rules, RuleInfo};
+pub use context::DUTY_GATEWAYS;
 
 use context::Cx;
 

@@ -85,6 +85,11 @@ proto_enum!(
     [Obtained, Refused, Withdrawn, NotSought, NotRequired]
 );
 proto_enum!(
+    d::ConsentRequirement,
+    ConsentRequirement,
+    [Explicit, Sought, NotRequired]
+);
+proto_enum!(
     d::ConsentGiver,
     ConsentGiver,
     [Child, ParentalResponsibility, Representative, AdultSubject]

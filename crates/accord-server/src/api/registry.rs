@@ -1,4 +1,6 @@
-//! The registry service's messages: protocols, signatories and purposes.
+//! The registry service's messages: protocols, signatories and purposes. A purpose carries
+//! every term a request for it must respect (bases, conditions, gateways, the consent rule per
+//! level of need, approvers, deadlines, retention), so a client needs only `GetProtocol`.
 
 use accord_domain as d;
 use accord_domain::AgencyId;
@@ -39,10 +41,21 @@ pub fn signatory_to_proto(s: &d::Signatory, status_reason: String) -> pb::Signat
             .unwrap_or_default(),
         token_issuer: s.token_issuer.clone(),
         status_reason,
+        reaffirm_due: format_date(s.reaffirm_due()),
     }
 }
 
-pub fn purpose_to_proto(p: &d::Purpose) -> pb::Purpose {
+fn category_to_proto(c: &d::DataCategory) -> pb::DataCategory {
+    pb::DataCategory {
+        id: c.id.to_string(),
+        description: c.description.clone(),
+        special_category: c.special,
+    }
+}
+
+/// A purpose with its terms; `protocol` gives the descriptions of its categories (the loader
+/// guarantees each exists, so none is ever missing from `allowed_categories`).
+pub fn purpose_to_proto(protocol: &d::Protocol, p: &d::Purpose) -> pb::Purpose {
     pb::Purpose {
         id: p.id.to_string(),
         description: p.description.clone(),
@@ -53,10 +66,12 @@ pub fn purpose_to_proto(p: &d::Purpose) -> pb::Purpose {
             .iter()
             .map(|level| {
                 let req = p.consent_requirement(*level);
+                let explicit = req == d::ConsentRequirement::Explicit;
                 pb::ConsentRule {
                     level_of_need: level.to_proto(),
-                    consent_required: req == d::ConsentRequirement::Explicit,
-                    explicit: req == d::ConsentRequirement::Explicit,
+                    consent_required: explicit,
+                    explicit,
+                    requirement: req.to_proto(),
                 }
             })
             .collect(),
@@ -69,6 +84,25 @@ pub fn purpose_to_proto(p: &d::Purpose) -> pb::Purpose {
             })
             .collect(),
         approving_roles: p.approving_roles.iter().map(|r| r.to_proto()).collect(),
+        special_conditions: p.special_conditions.iter().map(|c| c.to_proto()).collect(),
+        approving_roles_without_consent: p
+            .approving_roles_without_consent
+            .iter()
+            .map(|r| r.to_proto())
+            .collect(),
+        allowed_categories: p
+            .categories
+            .iter()
+            .filter_map(|id| protocol.category(id))
+            .map(category_to_proto)
+            .collect(),
+        // In the purpose's own order; the policy check decides which gateways are duties.
+        duty_gateways: p
+            .gateways
+            .iter()
+            .filter(|g| accord_policy::DUTY_GATEWAYS.contains(g))
+            .map(|g| g.to_proto())
+            .collect(),
     }
 }
 
@@ -88,16 +122,8 @@ pub fn protocol_to_proto(
             .iter()
             .map(|s| signatory_to_proto(s, status_reason(&s.agency_id)))
             .collect(),
-        purposes: p.purposes.iter().map(purpose_to_proto).collect(),
-        categories: p
-            .categories
-            .iter()
-            .map(|c| pb::DataCategory {
-                id: c.id.to_string(),
-                description: c.description.clone(),
-                special_category: c.special,
-            })
-            .collect(),
+        purposes: p.purposes.iter().map(|u| purpose_to_proto(p, u)).collect(),
+        categories: p.categories.iter().map(category_to_proto).collect(),
         consent_capacity_age: u32::from(p.capacity_age),
         repeat_sharing_window: Some(duration(time::Duration::days(i64::from(
             p.repeat_window_days,
