@@ -158,6 +158,7 @@ fn submission(key: &str, now: OffsetDateTime, respond_within: time::Duration) ->
             roles: vec![Role::Practitioner],
         },
         now,
+        record_retention: RecordRetention::DEFAULT,
     }
 }
 
