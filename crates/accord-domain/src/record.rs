@@ -170,8 +170,24 @@ mod tests {
             Some(RecordRetention::Years(100))
         );
         for bad in [
-            "", "y", "0y", "0d", "101y", "36501d", "6", "6 y", " 6y", "6Y", "-6y", "6.5y", "24h",
-            "30m", "six years", "6yy", "٣y", "6٣",
+            "",
+            "y",
+            "0y",
+            "0d",
+            "101y",
+            "36501d",
+            "6",
+            "6 y",
+            " 6y",
+            "6Y",
+            "-6y",
+            "6.5y",
+            "24h",
+            "30m",
+            "six years",
+            "6yy",
+            "٣y",
+            "6٣",
         ] {
             assert_eq!(RecordRetention::parse(bad), None, "{bad:?}");
         }

@@ -1135,7 +1135,10 @@ fn record_retention_defaults_to_six_years() {
     ] {
         let text = std::fs::read_to_string(protocols_dir().join(name)).unwrap();
         assert!(text.contains("\nrecord_retention = \"6y\"\n"), "{name}");
-        assert_eq!(load_example(name).record_retention, RecordRetention::Years(6));
+        assert_eq!(
+            load_example(name).record_retention,
+            RecordRetention::Years(6)
+        );
     }
 }
 
@@ -1220,8 +1223,10 @@ fn content_may_not_outlive_its_decision_record() {
         "repeat_window_days = 90\nrecord_retention = \"30d\"",
     );
     assert!(parse_protocol(&text, "test.toml").is_ok());
-    let text = minimal_with("retention_days = 30", "retention_days = 366")
-        .replace("repeat_window_days = 90", "repeat_window_days = 90\nrecord_retention = \"1y\"");
+    let text = minimal_with("retention_days = 30", "retention_days = 366").replace(
+        "repeat_window_days = 90",
+        "repeat_window_days = 90\nrecord_retention = \"1y\"",
+    );
     assert_eq!(
         errors(&text),
         pairs(&[(
@@ -1233,10 +1238,7 @@ fn content_may_not_outlive_its_decision_record() {
     let text = minimal_with("retention_days = 30", "retention_days = 2191");
     assert_eq!(errors(&text).len(), 1);
     // A broken [protocol] table does not hide the check.
-    let text = minimal_with(
-        "repeat_window_days = 90",
-        "record_retention = \"20d\"",
-    );
+    let text = minimal_with("repeat_window_days = 90", "record_retention = \"20d\"");
     let keys: Vec<String> = errors(&text).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,

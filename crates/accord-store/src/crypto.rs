@@ -33,7 +33,12 @@ pub(crate) enum Blob {
 
 impl Blob {
     #[cfg(test)]
-    pub(crate) const ALL: [Blob; 4] = [Blob::Request, Blob::Response, Blob::Decisions, Blob::Reasons];
+    pub(crate) const ALL: [Blob; 4] = [
+        Blob::Request,
+        Blob::Response,
+        Blob::Decisions,
+        Blob::Reasons,
+    ];
 
     fn tag(self) -> &'static [u8] {
         match self {

@@ -4,8 +4,7 @@
 //! group-commit writer (`writer.rs`); reads go straight to the pool.
 
 use accord_domain::{
-    Actor, AgencyId, ExchangeState, PriorExchange, RequestReasons, ResponseItem,
-    SubjectIdentifier,
+    Actor, AgencyId, ExchangeState, PriorExchange, RequestReasons, ResponseItem, SubjectIdentifier,
 };
 use serde_json::json;
 use time::OffsetDateTime;

@@ -210,12 +210,8 @@ fn decode_decisions(
 
 impl RawExchange {
     pub(crate) fn decode(self, keys: &Keys) -> Result<ExchangeRec> {
-        let decisions = decode_decisions(
-            keys,
-            self.id,
-            self.decisions_ct.as_deref(),
-            &self.decisions,
-        )?;
+        let decisions =
+            decode_decisions(keys, self.id, self.decisions_ct.as_deref(), &self.decisions)?;
         let record_purged = self.record_retain_until.is_some() && self.decisions_ct.is_none();
         let response = match self.response {
             None => None,

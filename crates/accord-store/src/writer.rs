@@ -514,11 +514,7 @@ async fn command<T: BatchTx>(
     Ok(rec)
 }
 
-async fn submit<T: BatchTx>(
-    tx: &mut T,
-    s: &SubmitOp,
-    ctx: &mut BatchCtx<'_>,
-) -> Result<Pending> {
+async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     // Inside the batch's lock, so a concurrent retry on another replica cannot slip in
     // between this check and the insert.
     if let Some(id) = tx
@@ -606,11 +602,7 @@ async fn submit<T: BatchTx>(
 /// The broker itself, as the actor of the policy check's outcome and of background jobs.
 static SYSTEM: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(Actor::system);
 
-async fn respond<T: BatchTx>(
-    tx: &mut T,
-    r: &RespondOp,
-    ctx: &mut BatchCtx<'_>,
-) -> Result<Pending> {
+async fn respond<T: BatchTx>(tx: &mut T, r: &RespondOp, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     let rec = command(
         tx,
         r.id,

@@ -71,9 +71,7 @@ fn approve(now: time::OffsetDateTime) -> Change {
 /// Submitted, approved, responded to (content kept one day) and fetched.
 async fn shared(store: &Store, s: Submission) -> Result<Exchange> {
     let x = store.submit(s).await?.exchange;
-    let x = store
-        .apply(x.id, Some(x.version), approve(at(1)))
-        .await?;
+    let x = store.apply(x.id, Some(x.version), approve(at(1))).await?;
     let x = store
         .respond(
             x.id,
@@ -231,7 +229,10 @@ async fn record_never_goes_before_the_content(t: TestDb) -> Result<()> {
         RISK,
         "the reasons outlive the request"
     );
-    assert_eq!(declined.decisions[0].reasons, vec![DECISION_REASON.to_owned()]);
+    assert_eq!(
+        declined.decisions[0].reasons,
+        vec![DECISION_REASON.to_owned()]
+    );
     assert_eq!(store.purge_decision_records(later).await?, 1);
     assert!(store.get(y.id).await?.record_purged);
     ensure!(store.audit_verify().await?.ok, "the chain verifies");
@@ -311,16 +312,12 @@ async fn rows_from_before_the_record_are_read_and_upgraded(t: TestDb) -> Result<
     let sub = recorded("a", "1", RecordRetention::Days(60));
     let request = sub.request.clone();
     let a = store.submit(sub).await?.exchange;
-    let a = store
-        .apply(a.id, Some(a.version), approve(at(1)))
-        .await?;
+    let a = store.apply(a.id, Some(a.version), approve(at(1))).await?;
     let b = store
         .submit(recorded("b", "2", RecordRetention::Days(60)))
         .await?
         .exchange;
-    let b = store
-        .apply(b.id, Some(b.version), approve(at(1)))
-        .await?;
+    let b = store.apply(b.id, Some(b.version), approve(at(1))).await?;
     let entries = store.audit_head().await?.sequence;
 
     // Put both rows back as the store wrote them before migration 0006: decisions as plain
@@ -372,7 +369,9 @@ async fn rows_from_before_the_record_are_read_and_upgraded(t: TestDb) -> Result<
         )
         .await?;
     assert_eq!(x.decisions, a.decisions);
-    store.purge_expired_content(at(2) + Duration::days(1)).await?;
+    store
+        .purge_expired_content(at(2) + Duration::days(1))
+        .await?;
     let six_years = RecordRetention::Years(6).keep_until(at(0));
     assert_eq!(store.purge_decision_records(six_years).await?, 2);
     ensure!(store.audit_verify().await?.ok, "the chain verifies");

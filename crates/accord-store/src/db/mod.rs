@@ -120,8 +120,7 @@ pub(crate) trait BatchTx: Send {
     /// Clears the decision record: the reasons and the decisions.
     fn purge_record(&mut self, id: Uuid) -> impl Future<Output = Result<()>> + Send;
     /// Rows written before migration 0006 that still need their decision record set up.
-    fn records_to_upgrade(&mut self, limit: i64)
-        -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+    fn records_to_upgrade(&mut self, limit: i64) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
     /// Sets up the decision record of a row written before migration 0006; a no-op when it
     /// already has one.
     fn upgrade_record(&mut self, r: &RecordUpgrade) -> impl Future<Output = Result<()>> + Send;
