@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod ids;
 pub mod loader;
 pub mod protocol;
+pub mod record;
 pub mod request;
 pub mod signatory;
 pub mod validation;
@@ -25,6 +26,7 @@ pub use exchange::{
 pub use ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
 pub use loader::{load_protocol_file, parse_protocol, ProtocolError, ProtocolErrors};
 pub use protocol::{ConsentRequirement, DataCategory, Protocol, Purpose, Signatory};
+pub use record::{RecordRetention, RequestReasons};
 pub use request::{
     CategoryRequest, Consent, LawfulBasisClaim, OnwardDisclosure, Practitioner, Request, Subject,
     SubjectIdentifier, SubjectNotification,

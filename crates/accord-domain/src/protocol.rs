@@ -14,6 +14,7 @@ use crate::enums::{
     StatutoryGateway, Urgency,
 };
 use crate::ids::{AgencyId, CategoryId, ProtocolId, PurposeId};
+use crate::record::RecordRetention;
 
 /// A loaded, validated protocol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub struct Protocol {
     pub capacity_age: u8,
     /// Window in which an earlier exchange about the same child counts as a repeat (`004 FAQ`).
     pub repeat_window_days: u32,
+    /// How long the decision record of each exchange (its reasons and decisions) is kept,
+    /// from submission, after the shared content is purged (`002 App.2 Q5`, `002 5.2`).
+    #[serde(default)]
+    pub record_retention: RecordRetention,
     pub signatories: Vec<Signatory>,
     pub purposes: Vec<Purpose>,
     pub categories: Vec<DataCategory>,

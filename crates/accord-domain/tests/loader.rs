@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use accord_domain::loader::parse_duration;
 use accord_domain::{
     load_protocol_file, parse_protocol, AgencyId, AgencyKind, CategoryId, ConsentRequirement,
-    LawfulBasis, LevelOfNeed, Protocol, PurposeId, Role, SpecialCondition, StatutoryGateway,
-    Urgency,
+    LawfulBasis, LevelOfNeed, Protocol, PurposeId, RecordRetention, Role, SpecialCondition,
+    StatutoryGateway, Urgency,
 };
 use time::macros::{date, datetime};
 use time::Duration;
@@ -1116,5 +1116,132 @@ fn a_protocol_file_written_to_disk_loads() {
     assert_eq!(
         load_protocol_file(&path).unwrap(),
         parse_protocol(MINIMAL, "other name").unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decision record's retention
+
+#[test]
+fn record_retention_defaults_to_six_years() {
+    let p = parse_protocol(MINIMAL, "test.toml").unwrap();
+    assert_eq!(p.record_retention, RecordRetention::Years(6));
+    assert_eq!(p.record_retention, RecordRetention::DEFAULT);
+    // The examples write it out.
+    for name in [
+        "sandwell-partnership.toml",
+        "prevent-channel.toml",
+        "banes-guidance.toml",
+    ] {
+        let text = std::fs::read_to_string(protocols_dir().join(name)).unwrap();
+        assert!(text.contains("\nrecord_retention = \"6y\"\n"), "{name}");
+        assert_eq!(
+            load_example(name).record_retention,
+            RecordRetention::Years(6)
+        );
+    }
+}
+
+#[test]
+fn record_retention_is_years_or_days() {
+    for (written, expected) in [
+        ("\"7y\"", RecordRetention::Years(7)),
+        ("\"2555d\"", RecordRetention::Days(2555)),
+        ("\"100y\"", RecordRetention::Years(100)),
+    ] {
+        let text = minimal_with(
+            "repeat_window_days = 90",
+            &format!("repeat_window_days = 90\nrecord_retention = {written}"),
+        );
+        let p = parse_protocol(&text, "test.toml").unwrap();
+        assert_eq!(p.record_retention, expected, "{written}");
+    }
+}
+
+#[test]
+fn bad_record_retentions_are_reported_at_their_key() {
+    let reason = |v: &str| {
+        format!(
+            "{v:?} is not a retention period: use a whole number of years or days, e.g. \"6y\", \"2190d\" (at most 100 years or 36500 days)"
+        )
+    };
+    for bad in ["6 years", "0y", "101y", "36501d", "72h", "6"] {
+        let text = minimal_with(
+            "repeat_window_days = 90",
+            &format!("repeat_window_days = 90\nrecord_retention = \"{bad}\""),
+        );
+        assert_eq!(
+            errors(&text),
+            vec![("protocol.record_retention".to_owned(), reason(bad))],
+            "{bad}"
+        );
+    }
+    let text = minimal_with(
+        "repeat_window_days = 90",
+        "repeat_window_days = 90\nrecord_retention = 6",
+    );
+    assert_eq!(
+        errors(&text),
+        pairs(&[(
+            "protocol.record_retention",
+            "expected a string, found integer"
+        )])
+    );
+    // Checked in the documented order: after repeat_window_days, before the date check.
+    let text = minimal_with(
+        "repeat_window_days = 90\n",
+        "repeat_window_days = -1\nrecord_retention = \"x\"\n",
+    )
+    .replace("review_due = 2027-01-01", "review_due = 2024-01-01");
+    let keys: Vec<String> = errors(&text).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "protocol.repeat_window_days",
+            "protocol.record_retention",
+            "protocol.review_due"
+        ]
+    );
+}
+
+#[test]
+fn content_may_not_outlive_its_decision_record() {
+    let text = minimal_with(
+        "repeat_window_days = 90",
+        "repeat_window_days = 90\nrecord_retention = \"20d\"",
+    );
+    assert_eq!(
+        errors(&text),
+        pairs(&[(
+            "purpose[0].retention_days",
+            "30 days is longer than protocol.record_retention (20d): the decision record must outlive the content it explains"
+        )])
+    );
+    // As long as the record is allowed; a year counts as 365 days.
+    let text = minimal_with(
+        "repeat_window_days = 90",
+        "repeat_window_days = 90\nrecord_retention = \"30d\"",
+    );
+    assert!(parse_protocol(&text, "test.toml").is_ok());
+    let text = minimal_with("retention_days = 30", "retention_days = 366").replace(
+        "repeat_window_days = 90",
+        "repeat_window_days = 90\nrecord_retention = \"1y\"",
+    );
+    assert_eq!(
+        errors(&text),
+        pairs(&[(
+            "purpose[0].retention_days",
+            "366 days is longer than protocol.record_retention (1y): the decision record must outlive the content it explains"
+        )])
+    );
+    // The default six years hold every purpose of the examples.
+    let text = minimal_with("retention_days = 30", "retention_days = 2191");
+    assert_eq!(errors(&text).len(), 1);
+    // A broken [protocol] table does not hide the check.
+    let text = minimal_with("repeat_window_days = 90", "record_retention = \"20d\"");
+    let keys: Vec<String> = errors(&text).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["protocol.repeat_window_days", "purpose[0].retention_days"]
     );
 }

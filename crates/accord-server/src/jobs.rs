@@ -7,7 +7,9 @@
 //! - the **retention job** (`[jobs] retention_interval_ms`): request and response content past
 //!   its retention is purged; the audit log keeps the digests. Then the requests of exchanges
 //!   that ended without a response (refused, declined, withdrawn, expired, closed unanswered)
-//!   and have not changed for `[jobs] unanswered_request_retention_days` are purged too.
+//!   and have not changed for `[jobs] unanswered_request_retention_days` are purged too. Last,
+//!   the decision records (the request's reasons, the decisions with theirs) whose protocol's
+//!   `record_retention` ended and whose content is gone.
 //!
 //! - the **registry sync job** (`[jobs] registry_sync_interval_ms`): reads the audit entries
 //!   after the last one it applied ([`Registry::applied_through`], set at start by
@@ -123,8 +125,9 @@ where
 }
 
 /// Purges content whose retention ended by `now`, then the requests of exchanges that ended
-/// without a response and have not changed for `unanswered_request_retention`; returns how
-/// many exchanges were purged by both together.
+/// without a response and have not changed for `unanswered_request_retention`, then the
+/// decision records whose own retention (the protocol's `record_retention`) ended by `now`
+/// and whose content is gone; returns how many purges were made by the three together.
 pub async fn run_retention_once(
     store: &Store,
     now: OffsetDateTime,
@@ -151,7 +154,15 @@ pub async fn run_retention_once(
             "requests that ended without a response purged at the end of their retention"
         );
     }
-    Ok(purged + requests)
+    // Last, so a record whose content went in this run goes in the same run.
+    let records = store.purge_decision_records(now).await?;
+    if records > 0 {
+        info!(
+            exchanges = records,
+            "decision records purged at the end of their retention"
+        );
+    }
+    Ok(purged + requests + records)
 }
 
 /// Audit entries read per batch by the registry sync and the replay at start.

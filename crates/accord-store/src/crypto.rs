@@ -15,19 +15,37 @@ use crate::StoreError;
 const CT_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 
-/// What a ciphertext holds; bound into the AAD so a request blob cannot be passed off as a
-/// response blob of the same exchange, or either as another exchange's.
-#[derive(Debug, Clone, Copy)]
+/// What a ciphertext holds; bound into the AAD so a blob of one kind cannot be passed off as
+/// another kind of the same exchange (a request as a response, the decision record's reasons
+/// as the request), or as any blob of another exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Blob {
+    /// The request (`exchanges.request_ct`), purged with the content.
     Request,
+    /// The response content (`responses.content_ct`).
     Response,
+    /// The decisions with their reasons (`exchanges.decisions_ct`), part of the decision
+    /// record.
+    Decisions,
+    /// The request's reasons as the decision record keeps them (`exchanges.reasons_ct`).
+    Reasons,
 }
 
 impl Blob {
+    #[cfg(test)]
+    pub(crate) const ALL: [Blob; 4] = [
+        Blob::Request,
+        Blob::Response,
+        Blob::Decisions,
+        Blob::Reasons,
+    ];
+
     fn tag(self) -> &'static [u8] {
         match self {
             Blob::Request => b"request",
             Blob::Response => b"response",
+            Blob::Decisions => b"decisions",
+            Blob::Reasons => b"reasons",
         }
     }
 }
@@ -183,6 +201,22 @@ mod tests {
         assert!(k.decrypt(a, Blob::Request, &ct).is_err());
         let ct2 = k.encrypt(a, Blob::Response, b"secret").unwrap();
         assert_ne!(ct, ct2, "nonces must differ");
+    }
+
+    #[test]
+    fn no_kind_of_blob_passes_for_another() {
+        let k = keys();
+        let a = Uuid::from_u128(1);
+        for kind in Blob::ALL {
+            let ct = k.encrypt(a, kind, b"[]").unwrap();
+            for other in Blob::ALL {
+                assert_eq!(
+                    k.decrypt(a, other, &ct).is_ok(),
+                    kind == other,
+                    "{kind:?} as {other:?}"
+                );
+            }
+        }
     }
 
     #[test]

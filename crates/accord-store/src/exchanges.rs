@@ -4,7 +4,7 @@
 //! group-commit writer (`writer.rs`); reads go straight to the pool.
 
 use accord_domain::{
-    Actor, AgencyId, ExchangeState, PriorExchange, ResponseItem, SubjectIdentifier,
+    Actor, AgencyId, ExchangeState, PriorExchange, RequestReasons, ResponseItem, SubjectIdentifier,
 };
 use serde_json::json;
 use time::OffsetDateTime;
@@ -34,6 +34,10 @@ impl Store {
     /// Records a new, assessed request: state `refused` or `awaiting_approval` from the
     /// assessment outcome, its audit entries and inbox events, in one transaction. A second
     /// submission with the same (requesting agency, idempotency key) returns the first.
+    ///
+    /// Besides the encrypted request (purged with the content), the exchange's decision
+    /// record begins: the request's reasons ([`RequestReasons`]), encrypted, kept with the
+    /// decisions until `now` plus `record_retention`.
     pub async fn submit(&self, submission: Submission) -> Result<Submitted> {
         let Submission {
             idempotency_key,
@@ -41,13 +45,19 @@ impl Store {
             assessment,
             actor,
             now,
+            record_retention,
         } = submission;
         let now = to_us(now)?;
+        // From the instant as stored, so the record's end is exactly submission + retention.
+        let record_retain_until = to_us(record_retention.keep_until(from_us(now)?))?;
         let id = Uuid::now_v7();
         let keys = &self.inner.keys;
         let plain = serde_json::to_vec(&request)
             .map_err(|e| StoreError::Database(format!("serialise request: {e}")))?;
         let request_ct = keys.encrypt(id, Blob::Request, &plain)?;
+        let reasons = serde_json::to_vec(&RequestReasons::of(&request))
+            .map_err(|e| StoreError::Database(format!("serialise reasons: {e}")))?;
+        let reasons_ct = keys.encrypt(id, Blob::Reasons, &reasons)?;
         let mut subjects = Vec::new();
         for i in &request.child.identifiers {
             subjects.push((keys.subject_hash(&i.canonical()), "child"));
@@ -67,6 +77,8 @@ impl Store {
             level_of_need: request.level_of_need,
             now,
             request_ct,
+            reasons_ct,
+            record_retain_until,
             subjects,
             categories_sought: request.category_ids().map(|c| c.to_string()).collect(),
             submitted_detail: canonical_json(&submitted_detail(&request)),
@@ -88,7 +100,8 @@ impl Store {
 
     pub async fn get(&self, id: Uuid) -> Result<Exchange> {
         let raw = dispatch!(&self.inner.db, get_exchange(id))?.ok_or(StoreError::NotFound(id))?;
-        raw.decode()?.to_exchange(&self.inner.keys)
+        let keys = &self.inner.keys;
+        raw.decode(keys)?.to_exchange(keys)
     }
 
     pub async fn list(&self, query: ExchangeQuery) -> Result<Page<ExchangeSummary>> {
@@ -161,7 +174,7 @@ impl Store {
         };
         let rows = dispatch!(&self.inner.db, pending(&filter))?;
         rows.into_iter()
-            .map(|raw| raw.decode()?.to_exchange(&self.inner.keys))
+            .map(|raw| raw.decode(&self.inner.keys)?.to_exchange(&self.inner.keys))
             .collect()
     }
 

@@ -65,7 +65,7 @@ impl Store {
             inbox_tx,
         };
         let handle = tokio::spawn(writer.run(writer_rx));
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 keys,
@@ -73,7 +73,14 @@ impl Store {
                 inbox_rx,
                 writer: Mutex::new(Some(handle)),
             }),
-        })
+        };
+        // Rows written before the decision record existed get theirs now, through the
+        // writer, so this is serialised with every other write of every replica.
+        if let Err(e) = store.upgrade_records().await {
+            store.close().await;
+            return Err(e);
+        }
+        Ok(store)
     }
 
     /// Hands `op` to the writer and waits until the batch holding it is committed.

@@ -3,7 +3,7 @@
 
 use accord_domain::{
     Actor, AgencyId, Assessment, AuditEventKind, CategoryId, Command, ExchangeState,
-    IdempotencyKey, LevelOfNeed, PurposeId, Request, Urgency,
+    IdempotencyKey, LevelOfNeed, PurposeId, RecordRetention, Request, Urgency,
 };
 pub use accord_domain::{Exchange, ResponseMeta};
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,9 @@ pub struct Submission {
     pub assessment: Assessment,
     pub actor: Actor,
     pub now: OffsetDateTime,
+    /// How long the exchange's decision record is kept from `now`: the protocol's
+    /// `record_retention`.
+    pub record_retention: RecordRetention,
 }
 
 /// The result of a submission.

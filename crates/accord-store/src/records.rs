@@ -5,7 +5,7 @@
 
 use accord_domain::{
     AgencyId, Assessment, CategoryId, Conditions, Decision, ExchangeState, LevelOfNeed, PurposeId,
-    Request, Urgency,
+    Request, RequestReasons, Urgency,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -121,9 +121,14 @@ pub(crate) struct RawExchange {
     pub request_ct: Option<Vec<u8>>,
     pub subject_hashes: String,
     pub assessment: String,
+    /// Plain JSON in a row written before migration 0006 and not rewritten since; `''` once
+    /// the decisions are in `decisions_ct`.
     pub decisions: String,
     pub approved_scope: String,
     pub conditions: String,
+    pub decisions_ct: Option<Vec<u8>>,
+    pub reasons_ct: Option<Vec<u8>>,
+    pub record_retain_until: Option<i64>,
     pub response: Option<RawResponse>,
 }
 
@@ -162,6 +167,15 @@ pub(crate) struct ExchangeRec {
     pub approved_scope: Vec<CategoryId>,
     pub conditions: Conditions,
     pub response: Option<ResponseRec>,
+    /// The decision record's reasons, encrypted (they never change; decrypted only for the
+    /// public view).
+    pub reasons_ct: Option<Vec<u8>>,
+    /// `None` only for a row written before migration 0006 that the store has not upgraded
+    /// yet.
+    pub record_retain_until: Option<i64>,
+    /// The decision record was purged: no reasons, and `decisions` holds only what was
+    /// decided after the purge (nothing, normally).
+    pub record_purged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -175,8 +189,30 @@ pub(crate) struct ResponseRec {
     pub purged: bool,
 }
 
+/// The decisions of a row in either stored form: encrypted (`decisions_ct`), or the plain
+/// JSON of a row written before migration 0006 and not rewritten or upgraded since; `''` with
+/// no ciphertext is none (the record was purged).
+fn decode_decisions(
+    keys: &Keys,
+    id: Uuid,
+    ct: Option<&[u8]>,
+    plain: &str,
+) -> Result<Vec<Decision>> {
+    match ct {
+        Some(ct) => {
+            let json = keys.decrypt(id, Blob::Decisions, ct)?;
+            serde_json::from_slice(&json).map_err(|_| corrupt("decisions"))
+        }
+        None if plain.is_empty() => Ok(Vec::new()),
+        None => from_json(plain, "decisions"),
+    }
+}
+
 impl RawExchange {
-    pub(crate) fn decode(self) -> Result<ExchangeRec> {
+    pub(crate) fn decode(self, keys: &Keys) -> Result<ExchangeRec> {
+        let decisions =
+            decode_decisions(keys, self.id, self.decisions_ct.as_deref(), &self.decisions)?;
+        let record_purged = self.record_retain_until.is_some() && self.decisions_ct.is_none();
         let response = match self.response {
             None => None,
             Some(r) => Some(ResponseRec {
@@ -207,10 +243,13 @@ impl RawExchange {
             request_ct: self.request_ct,
             subject_hashes: from_json(&self.subject_hashes, "subject hashes")?,
             assessment: from_json(&self.assessment, "assessment")?,
-            decisions: from_json(&self.decisions, "decisions")?,
+            decisions,
             approved_scope: from_json(&self.approved_scope, "approved scope")?,
             conditions: from_json(&self.conditions, "conditions")?,
             response,
+            reasons_ct: self.reasons_ct,
+            record_retain_until: self.record_retain_until,
+            record_purged,
         })
     }
 }
@@ -236,13 +275,33 @@ pub(crate) struct ExchangeWrite {
     pub request_ct: Option<Vec<u8>>,
     pub subject_hashes: String,
     pub assessment: String,
-    pub decisions: String,
+    /// Always `''`: the decisions are in `decisions_ct`.
+    pub decisions: &'static str,
     pub approved_scope: String,
     pub conditions: String,
+    /// The decisions, encrypted; `None` once the record was purged (and nothing was decided
+    /// since).
+    pub decisions_ct: Option<Vec<u8>>,
+    /// Written by the INSERT only; the record purge clears it.
+    pub reasons_ct: Option<Vec<u8>>,
+    /// Written by the INSERT only.
+    pub record_retain_until: Option<i64>,
 }
 
 impl ExchangeRec {
-    pub(crate) fn to_write(&self) -> Result<ExchangeWrite> {
+    /// The decisions as `decisions_ct` holds them.
+    pub(crate) fn decisions_ct(&self, keys: &Keys) -> Result<Option<Vec<u8>>> {
+        if self.record_purged && self.decisions.is_empty() {
+            return Ok(None);
+        }
+        let json = to_json(&self.decisions)?;
+        keys.encrypt(self.id, Blob::Decisions, json.as_bytes())
+            .map(Some)
+    }
+
+    /// The row to write. Every write stores the decisions encrypted, so a row still in the
+    /// plain form of before migration 0006 leaves it at its first change.
+    pub(crate) fn to_write(&self, keys: &Keys) -> Result<ExchangeWrite> {
         Ok(ExchangeWrite {
             id: self.id,
             state: self.state.as_str(),
@@ -261,61 +320,41 @@ impl ExchangeRec {
             request_ct: self.request_ct.clone(),
             subject_hashes: to_json(&self.subject_hashes)?,
             assessment: to_json(&self.assessment)?,
-            decisions: to_json(&self.decisions)?,
+            decisions: "",
             approved_scope: to_json(&self.approved_scope)?,
             conditions: to_json(&self.conditions)?,
+            decisions_ct: self.decisions_ct(keys)?,
+            reasons_ct: self.reasons_ct.clone(),
+            record_retain_until: self.record_retain_until,
         })
     }
 
-    /// The public view, with the request decrypted (when not purged).
+    /// The decision record's reasons, decrypted.
+    pub(crate) fn reasons(&self, keys: &Keys) -> Result<Option<RequestReasons>> {
+        let Some(ct) = &self.reasons_ct else {
+            return Ok(None);
+        };
+        let plain = keys.decrypt(self.id, Blob::Reasons, ct)?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| corrupt("reasons"))
+    }
+
+    /// The public view: the aggregate's, with the request and the decision record's reasons
+    /// decrypted (when not purged).
     pub(crate) fn to_exchange(&self, keys: &Keys) -> Result<Exchange> {
-        let request = match &self.request_ct {
-            None => None,
-            Some(ct) => {
-                let plain = keys.decrypt(self.id, Blob::Request, ct)?;
-                let req: Request =
-                    serde_json::from_slice(&plain).map_err(|_| corrupt("request"))?;
-                Some(req)
-            }
-        };
-        let response = match &self.response {
-            None => None,
-            Some(r) => Some(ResponseMeta {
-                submitted_at: from_us(r.submitted_at)?,
-                submitted_by: r.submitted_by.clone(),
-                content_sha256: r.content_sha256.clone(),
-                content_size: r.content_size,
-                categories: r.categories.clone(),
-                retain_until: from_us(r.retain_until)?,
-                purged: r.purged,
-            }),
-        };
-        Ok(Exchange {
-            id: self.id,
-            state: self.state,
-            version: self.version,
-            idempotency_key: self.idempotency_key.clone(),
-            request,
-            requesting_agency: self.requesting_agency.clone(),
-            holding_agency: self.holding_agency.clone(),
-            purpose: self.purpose.clone(),
-            urgency: self.urgency,
-            level_of_need: self.level_of_need,
-            assessment: self.assessment.clone(),
-            decisions: self.decisions.clone(),
-            approved_scope: self.approved_scope.clone(),
-            conditions: self.conditions.clone(),
-            respond_by: from_us(self.respond_by)?,
-            overdue: self.overdue,
-            first_decision_at: self.first_decision_at.map(from_us).transpose()?,
-            response,
-            created_at: from_us(self.created_at)?,
-            updated_at: from_us(self.updated_at)?,
-        })
+        let mut x = self.aggregate()?;
+        if let Some(ct) = &self.request_ct {
+            let plain = keys.decrypt(self.id, Blob::Request, ct)?;
+            let req: Request = serde_json::from_slice(&plain).map_err(|_| corrupt("request"))?;
+            x.request = Some(req);
+        }
+        x.reasons = self.reasons(keys)?;
+        Ok(x)
     }
 
-    /// The exchange as the aggregate's rules see it: everything but the request, which they
-    /// never need (so the writer decrypts nothing).
+    /// The exchange as the aggregate's rules see it: everything but the request and the
+    /// reasons, which they never need (so the writer decrypts neither).
     pub(crate) fn aggregate(&self) -> Result<Exchange> {
         let response = match &self.response {
             None => None,
@@ -348,6 +387,9 @@ impl ExchangeRec {
             overdue: self.overdue,
             first_decision_at: self.first_decision_at.map(from_us).transpose()?,
             response,
+            reasons: None,
+            record_retain_until: self.record_retain_until.map(from_us).transpose()?,
+            record_purged: self.record_purged,
             created_at: from_us(self.created_at)?,
             updated_at: from_us(self.updated_at)?,
         })

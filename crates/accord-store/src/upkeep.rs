@@ -1,6 +1,7 @@
 //! What the broker's background jobs ask of the store: exchanges past their deadline
 //! (marked overdue and escalated), exchanges left waiting on a party that never acted (to be
-//! expired), and purges of content and requests at the end of their retention.
+//! expired), purges of content and requests at the end of their retention and of decision
+//! records at the end of theirs.
 
 use accord_domain::Actor;
 use time::OffsetDateTime;
@@ -88,6 +89,27 @@ impl Store {
             limit,
         })
         .await
+    }
+
+    /// Purges the decision record (the request's reasons, the decisions with theirs) of
+    /// exchanges whose record retention ended by `now`, once their content is gone too (no
+    /// request, no unpurged response): the reasons and decisions become `None` and empty,
+    /// `record_purged` is set, the version and `updated_at` move on, and a
+    /// `decision_record_purged` entry (actor the broker; detail the record's end and how many
+    /// decisions went) is written in the same transaction. The audit log keeps the
+    /// decisions' metadata and digests, and the exchange its state and metadata. Returns how
+    /// many records were purged.
+    pub async fn purge_decision_records(&self, now: OffsetDateTime) -> Result<u64> {
+        let now = to_us(now)?;
+        self.purge_in_chunks(|limit| Op::PurgeRecords { now, limit })
+            .await
+    }
+
+    /// Sets up the decision record of exchanges written before the store kept one (migration
+    /// 0006); run when the store opens. Returns how many were upgraded.
+    pub(crate) async fn upgrade_records(&self) -> Result<u64> {
+        self.purge_in_chunks(|limit| Op::UpgradeRecords { limit })
+            .await
     }
 
     /// Runs a purge as writer operations of at most `PURGE_CHUNK` exchanges each, until one

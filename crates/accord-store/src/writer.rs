@@ -22,7 +22,9 @@ use uuid::Uuid;
 use crate::canonical::{canonical_json, entry_hash, EntryFields};
 use crate::crypto::Keys;
 use crate::db::{self, BatchTx, Db, Head, ResponseWrite, SubjectRow};
-use crate::records::{from_us, i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft, RawExchange};
+
+mod purge;
+use crate::records::{from_us, i64_of, to_json, AuditRecord, ExchangeRec, InboxDraft};
 use crate::{AdminEvent, Change, Result, StoreError};
 
 /// A new exchange, prepared (encrypted, hashed, described) by the caller's task so the
@@ -38,6 +40,9 @@ pub(crate) struct SubmitOp {
     pub level_of_need: LevelOfNeed,
     pub now: i64,
     pub request_ct: Vec<u8>,
+    /// The decision record's reasons, encrypted.
+    pub reasons_ct: Vec<u8>,
+    pub record_retain_until: i64,
     /// (keyed hash, role) for the child and the other people.
     pub subjects: Vec<(String, &'static str)>,
     pub assessment: Assessment,
@@ -79,6 +84,15 @@ pub(crate) enum Op {
     PurgeUnanswered {
         ended_before: i64,
         now: i64,
+        limit: i64,
+    },
+    PurgeRecords {
+        now: i64,
+        limit: i64,
+    },
+    /// Sets up the decision record of rows written before migration 0006 (answered with
+    /// `Purged(n)`: how many rows were upgraded).
+    UpgradeRecords {
         limit: i64,
     },
     Admin {
@@ -222,7 +236,11 @@ impl Writer {
         ops: &[Op],
     ) -> std::result::Result<Vec<Result<Output>>, BatchError> {
         let head = tx.head().await.map_err(BatchError::BeforeCommit)?;
-        let mut ctx = BatchCtx::default();
+        let mut ctx = BatchCtx {
+            keys: &self.keys,
+            audit: Vec::new(),
+            inbox: Vec::new(),
+        };
         let mut pending = Vec::with_capacity(ops.len());
         for op in ops {
             let (na, ni) = (ctx.audit.len(), ctx.inbox.len());
@@ -336,8 +354,10 @@ enum BatchError {
     Commit(StoreError),
 }
 
-#[derive(Default)]
-struct BatchCtx {
+/// What the operations of a batch share: the keys (decisions are stored encrypted), and the
+/// audit entries and inbox events collected for the end of the batch.
+struct BatchCtx<'k> {
+    keys: &'k Keys,
     audit: Vec<EntryFields>,
     inbox: Vec<InboxDraft>,
 }
@@ -398,11 +418,11 @@ fn inbox(rec: &ExchangeRec, n: Notice, now: i64) -> InboxDraft {
     }
 }
 
-async fn load<T: BatchTx>(tx: &mut T, id: Uuid) -> Result<ExchangeRec> {
+async fn load<T: BatchTx>(tx: &mut T, id: Uuid, keys: &Keys) -> Result<ExchangeRec> {
     tx.load_exchange(id)
         .await?
         .ok_or(StoreError::NotFound(id))
-        .and_then(RawExchange::decode)
+        .and_then(|raw| raw.decode(keys))
 }
 
 fn check_version(rec: &ExchangeRec, expected: Option<u64>) -> Result<()> {
@@ -416,7 +436,7 @@ fn check_version(rec: &ExchangeRec, expected: Option<u64>) -> Result<()> {
     }
 }
 
-async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<Pending> {
+async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     match op {
         Op::Submit(s) => submit(tx, s, ctx).await,
         Op::Apply {
@@ -439,12 +459,14 @@ async fn run_op<T: BatchTx>(tx: &mut T, op: &Op, ctx: &mut BatchCtx) -> Result<P
         }
         Op::Respond(r) => respond(tx, r, ctx).await,
         Op::Fetch { id, actor, now } => fetch(tx, *id, actor, *now, ctx).await,
-        Op::Purge { now, limit } => purge(tx, *now, *limit, ctx).await,
+        Op::Purge { now, limit } => purge::content(tx, *now, *limit, ctx).await,
         Op::PurgeUnanswered {
             ended_before,
             now,
             limit,
-        } => purge_unanswered(tx, *ended_before, *now, *limit, ctx).await,
+        } => purge::unanswered(tx, *ended_before, *now, *limit, ctx).await,
+        Op::PurgeRecords { now, limit } => purge::records(tx, *now, *limit, ctx).await,
+        Op::UpgradeRecords { limit } => purge::upgrade_records(tx, *limit, ctx).await,
         Op::Admin { event, actor, now } => admin(event, actor, *now, ctx),
     }
 }
@@ -466,9 +488,9 @@ async fn command<T: BatchTx>(
     command: Command,
     actor: &Actor,
     now: i64,
-    ctx: &mut BatchCtx,
+    ctx: &mut BatchCtx<'_>,
 ) -> Result<ExchangeRec> {
-    let mut rec = load(tx, id).await?;
+    let mut rec = load(tx, id, ctx.keys).await?;
     // The version first: of two IG leads deciding at once, the loser must learn that someone
     // else decided (Conflict), not that the exchange is in a state it did not expect.
     check_version(&rec, expected)?;
@@ -481,7 +503,7 @@ async fn command<T: BatchTx>(
     } = applied;
     rec.absorb(next)?;
     if changed {
-        tx.update_exchange(&rec.to_write()?).await?;
+        tx.update_exchange(&rec.to_write(ctx.keys)?).await?;
     }
     for e in events {
         ctx.audit.push(event_entry(&rec, e, actor, now));
@@ -492,14 +514,14 @@ async fn command<T: BatchTx>(
     Ok(rec)
 }
 
-async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Result<Pending> {
+async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     // Inside the batch's lock, so a concurrent retry on another replica cannot slip in
     // between this check and the insert.
     if let Some(id) = tx
         .find_idempotent(s.requesting_agency.as_str(), &s.idempotency_key)
         .await?
     {
-        let rec = load(tx, id).await?;
+        let rec = load(tx, id, ctx.keys).await?;
         return Ok(Pending::Exchange {
             rec: Box::new(rec),
             replayed: true,
@@ -533,6 +555,9 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         approved_scope: Vec::new(),
         conditions: Conditions::default(),
         response: None,
+        reasons_ct: Some(s.reasons_ct.clone()),
+        record_retain_until: Some(s.record_retain_until),
+        record_purged: false,
     };
     let Applied {
         next,
@@ -541,7 +566,7 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
         ..
     } = rec.aggregate()?.open()?;
     rec.absorb(next)?;
-    let w = rec.to_write()?;
+    let w = rec.to_write(ctx.keys)?;
     let subjects: Vec<SubjectRow> = s
         .subjects
         .iter()
@@ -577,7 +602,7 @@ async fn submit<T: BatchTx>(tx: &mut T, s: &SubmitOp, ctx: &mut BatchCtx) -> Res
 /// The broker itself, as the actor of the policy check's outcome and of background jobs.
 static SYSTEM: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(Actor::system);
 
-async fn respond<T: BatchTx>(tx: &mut T, r: &RespondOp, ctx: &mut BatchCtx) -> Result<Pending> {
+async fn respond<T: BatchTx>(tx: &mut T, r: &RespondOp, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     let rec = command(
         tx,
         r.id,
@@ -610,7 +635,7 @@ async fn fetch<T: BatchTx>(
     id: Uuid,
     actor: &Actor,
     now: i64,
-    ctx: &mut BatchCtx,
+    ctx: &mut BatchCtx<'_>,
 ) -> Result<Pending> {
     let rec = command(tx, id, None, Command::Fetch, actor, now, ctx).await?;
     let Some(Some(content_ct)) = tx.response_content(id).await? else {
@@ -622,114 +647,7 @@ async fn fetch<T: BatchTx>(
     })
 }
 
-async fn purge<T: BatchTx>(
-    tx: &mut T,
-    now: i64,
-    limit: i64,
-    ctx: &mut BatchCtx,
-) -> Result<Pending> {
-    let ids = tx.expired_responses(now, limit).await?;
-    let mut n = 0u64;
-    for id in ids {
-        let mut rec = load(tx, id).await?;
-        let Some(resp) = rec.response.as_mut() else {
-            continue;
-        };
-        resp.purged = true;
-        let (categories, sha, size, retain_until) = (
-            resp.categories.clone(),
-            resp.content_sha256.clone(),
-            resp.content_size,
-            resp.retain_until,
-        );
-        rec.request_ct = None;
-        rec.version += 1;
-        rec.updated_at = now;
-        let w = rec.to_write()?;
-        tx.purge_content(id).await?;
-        tx.update_exchange(&w).await?;
-        // The digest, size and categories stay in the log: what was shared, not the content.
-        let mut entry = exchange_entry(
-            &rec,
-            AuditEventKind::ContentPurged,
-            &SYSTEM,
-            now,
-            None,
-            None,
-        );
-        entry.categories = categories.iter().map(|c| c.to_string()).collect();
-        entry.content_sha256 = Some(sha);
-        entry.content_size = Some(size);
-        entry.detail = canonical_json(&json!({
-            "retain_until_us": retain_until,
-            "request_purged": true,
-            "response_purged": true,
-        }));
-        ctx.audit.push(entry);
-        n += 1;
-    }
-    Ok(Pending::Purged(n))
-}
-
-/// Whether an exchange in `state` (with no response row) counts as ended without a response,
-/// so its request is kept only for the unanswered-request retention period, counted from its
-/// last change. `declined` and `refused` are included although they may still be escalated
-/// or closed.
-fn ended_unanswered(state: ExchangeState) -> bool {
-    matches!(
-        state,
-        ExchangeState::Refused
-            | ExchangeState::Declined
-            | ExchangeState::Withdrawn
-            | ExchangeState::Expired
-            | ExchangeState::Closed
-    )
-}
-
-async fn purge_unanswered<T: BatchTx>(
-    tx: &mut T,
-    ended_before: i64,
-    now: i64,
-    limit: i64,
-    ctx: &mut BatchCtx,
-) -> Result<Pending> {
-    let ids = tx.unanswered_requests(ended_before, limit).await?;
-    let mut n = 0u64;
-    for id in ids {
-        let mut rec = load(tx, id).await?;
-        // Checked again on the row as loaded: the query's conditions, in Rust.
-        if rec.response.is_some()
-            || rec.request_ct.is_none()
-            || !ended_unanswered(rec.state)
-            || rec.updated_at > ended_before
-        {
-            continue;
-        }
-        rec.request_ct = None;
-        rec.version += 1;
-        // Never backwards, whatever the clocks of the caller and the store say.
-        rec.updated_at = rec.updated_at.max(now);
-        let w = rec.to_write()?;
-        tx.update_exchange(&w).await?;
-        let mut entry = exchange_entry(
-            &rec,
-            AuditEventKind::RequestPurged,
-            &SYSTEM,
-            now,
-            None,
-            None,
-        );
-        entry.detail = canonical_json(&json!({
-            "ended_state": rec.state.as_str(),
-            "request_purged": true,
-        }));
-        ctx.audit.push(entry);
-        n += 1;
-    }
-    Ok(Pending::Purged(n))
-}
-
-fn admin(event: &AdminEvent, actor: &Actor, now: i64, ctx: &mut BatchCtx) -> Result<Pending> {
+fn admin(event: &AdminEvent, actor: &Actor, now: i64, ctx: &mut BatchCtx<'_>) -> Result<Pending> {
     ctx.audit.push(EntryFields {
         occurred_at_us: now,
         event_kind: event.kind.as_str().to_owned(),

@@ -1875,6 +1875,7 @@ async fn audit_log_holds_digests_of_free_text_not_the_text(t: TestDb) -> Result<
         assessment: assessment(Outcome::ProceedToApproval, at(0)),
         actor: practitioner("police"),
         now: at(0),
+        record_retention: RecordRetention::DEFAULT,
     };
     let lead = ig_lead("council", "lead");
     let police = practitioner("police");

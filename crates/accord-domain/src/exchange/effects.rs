@@ -44,6 +44,9 @@ pub enum AuditEventKind {
     ContentPurged,
     /// The request of an exchange that ended without a response was purged.
     RequestPurged,
+    /// The decision record (the request's reasons, the decisions and theirs) was purged at
+    /// the end of the protocol's record retention, after the content had gone.
+    DecisionRecordPurged,
     SignatorySuspended,
     SignatoryReinstated,
     SignatoryReaffirmed,
@@ -74,6 +77,7 @@ impl AuditEventKind {
         Self::Expire,
         Self::ContentPurged,
         Self::RequestPurged,
+        Self::DecisionRecordPurged,
         Self::SignatorySuspended,
         Self::SignatoryReinstated,
         Self::SignatoryReaffirmed,
@@ -103,6 +107,7 @@ impl AuditEventKind {
             Self::Expire => "expire",
             Self::ContentPurged => "content_purged",
             Self::RequestPurged => "request_purged",
+            Self::DecisionRecordPurged => "decision_record_purged",
             Self::SignatorySuspended => "signatory_suspended",
             Self::SignatoryReinstated => "signatory_reinstated",
             Self::SignatoryReaffirmed => "signatory_reaffirmed",
@@ -274,6 +279,10 @@ mod tests {
             "sent_for_approval"
         );
         assert_eq!(AuditEventKind::ContentPurged.as_str(), "content_purged");
+        assert_eq!(
+            AuditEventKind::DecisionRecordPurged.as_str(),
+            "decision_record_purged"
+        );
         assert_eq!(
             AuditEventKind::SignatorySuspended.as_str(),
             "signatory_suspended"

@@ -10,6 +10,7 @@ use super::{Action, ExchangeState};
 use crate::assessment::Assessment;
 use crate::enums::{ItemKind, LevelOfNeed, Role, Urgency};
 use crate::ids::{AgencyId, CategoryId, PurposeId};
+use crate::record::RequestReasons;
 use crate::request::Request;
 
 /// Who did something: the agency from the client certificate, the person and roles from the
@@ -142,6 +143,17 @@ pub struct Exchange {
     /// When the first approve, approve part or decline was made (time to decision).
     pub first_decision_at: Option<OffsetDateTime>,
     pub response: Option<ResponseMeta>,
+    /// The request's reasons as the decision record keeps them (taken from the request at
+    /// submission), still there after the request is purged with the content, until
+    /// `record_retain_until`. `None` once the record was purged, and for an exchange whose
+    /// request was purged before the broker kept a decision record. The rules never need it.
+    pub reasons: Option<RequestReasons>,
+    /// When the decision record (`reasons`, and `decisions` with their reasons) may be purged,
+    /// once the content has gone too: submission plus the protocol's record retention.
+    pub record_retain_until: Option<OffsetDateTime>,
+    /// The decision record was purged: `reasons` is `None` and the decisions made until then
+    /// are gone (the audit log keeps their metadata and digests).
+    pub record_purged: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

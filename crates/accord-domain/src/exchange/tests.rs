@@ -48,6 +48,9 @@ fn exchange(state: ExchangeState, required: Vec<Role>) -> Exchange {
         overdue: false,
         first_decision_at: None,
         response: None,
+        reasons: None,
+        record_retain_until: None,
+        record_purged: false,
         created_at: now,
         updated_at: now,
     }

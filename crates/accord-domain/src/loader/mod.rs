@@ -8,13 +8,13 @@
 //! `accord protocol check` rely on it):
 //!
 //! 1. `[protocol]`: its keys in the documented order (`id`, `title`, `version`, `approved_on`,
-//!    `review_due`, `capacity_age`, `repeat_window_days`), then the date cross-check, then its
-//!    unknown keys;
+//!    `review_due`, `capacity_age`, `repeat_window_days`, `record_retention`), then the date
+//!    cross-check, then its unknown keys;
 //! 2. every `[[category]]` in file order, then duplicate category ids;
 //! 3. every `[[signatory]]` in file order, then duplicate agency ids, then certificate
 //!    identities and fingerprints claimed by two signatories;
-//! 4. every `[[purpose]]` in file order (`consent` and `deadlines` inside it), then duplicate
-//!    purpose ids;
+//! 4. every `[[purpose]]` in file order (`consent` and `deadlines` inside it; its
+//!    `retention_days` against `record_retention`), then duplicate purpose ids;
 //! 5. unknown top-level keys.
 //!
 //! Within one table, keys are checked in the documented order and unknown keys come last,

@@ -12,6 +12,7 @@ use crate::enums::{
 };
 use crate::ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
 use crate::protocol::{DataCategory, Protocol, Purpose, Signatory};
+use crate::record::RecordRetention;
 
 use super::values::*;
 use super::ProtocolError;
@@ -343,9 +344,12 @@ impl Walker {
 
         let purpose_objs = self.tables(&mut root, "purpose");
         let purpose_ids = raw_strings(&purpose_objs, "id");
+        // Read again from the raw table, so the purposes are checked against it even when
+        // other keys of [protocol] are broken.
+        let record = raw_record_retention(root_table);
         let purposes: Vec<Purpose> = purpose_objs
             .into_iter()
-            .filter_map(|o| self.purpose(o, &known))
+            .filter_map(|o| self.purpose(o, &known, record))
             .collect();
         self.duplicates("purpose", &purpose_ids);
 
@@ -360,6 +364,7 @@ impl Walker {
             review_due: head.review_due,
             capacity_age: head.capacity_age,
             repeat_window_days: head.repeat_window_days,
+            record_retention: head.record_retention,
             signatories,
             purposes,
             categories,
@@ -374,6 +379,7 @@ impl Walker {
         let review_due = self.date(&mut head, "review_due", true);
         let capacity_age = self.uint(&mut head, "capacity_age", 0, 18);
         let repeat_window_days = self.uint(&mut head, "repeat_window_days", 0, 3650);
+        let record_retention = self.record_retention(&mut head);
         if let (Some(a), Some(r)) = (approved_on, review_due) {
             if r <= a {
                 self.err(
@@ -391,7 +397,25 @@ impl Walker {
             review_due: review_due?,
             capacity_age: u8::try_from(capacity_age?).ok()?,
             repeat_window_days: repeat_window_days?,
+            record_retention: record_retention?,
         })
+    }
+
+    /// `record_retention`: optional, [`RecordRetention::DEFAULT`] when absent.
+    fn record_retention(&mut self, head: &mut Obj<'_>) -> Option<RecordRetention> {
+        let present = head.table.contains_key("record_retention");
+        let Some(text) = self.string_opt(head, "record_retention", false) else {
+            // Absent: the default. Present but not a string: already reported.
+            return (!present).then_some(RecordRetention::DEFAULT);
+        };
+        let parsed = RecordRetention::parse(&text);
+        if parsed.is_none() {
+            self.err(
+                join(&head.path, "record_retention"),
+                format!("{text:?} is not a retention period: use a whole number of years or days, e.g. \"6y\", \"2190d\" (at most 100 years or 36500 days)"),
+            );
+        }
+        parsed
     }
 
     /// Reports every id used a second time; `ids` holds (key path, id) in file order.
@@ -526,7 +550,12 @@ impl Walker {
         })
     }
 
-    fn purpose(&mut self, mut o: Obj<'_>, known: &BTreeSet<CategoryId>) -> Option<Purpose> {
+    fn purpose(
+        &mut self,
+        mut o: Obj<'_>,
+        known: &BTreeSet<CategoryId>,
+        record: Option<RecordRetention>,
+    ) -> Option<Purpose> {
         let id = self.id(&mut o, "id", PurposeId::parse);
         let description = self.string(&mut o, "description");
         let lawful_bases = self.words(
@@ -596,6 +625,15 @@ impl Walker {
             );
         }
         let retention_days = self.uint(&mut o, "retention_days", 1, 36500);
+        if let (Some(days), Some(record)) = (retention_days, record) {
+            // The record of why content was shared must outlive the content (002 App.2 Q5).
+            if days > record.at_least_days() {
+                self.err(
+                    join(&o.path, "retention_days"),
+                    format!("{days} days is longer than protocol.record_retention ({record}): the decision record must outlive the content it explains"),
+                );
+            }
+        }
         let role_names = names(Role::ALL, Role::as_str);
         let approving_roles = self.words(&mut o, "approving_roles", true, Role::parse, &role_names);
         if approving_roles.is_empty() && o.table.contains_key("approving_roles") {
@@ -701,6 +739,7 @@ struct Head {
     review_due: Date,
     capacity_age: u8,
     repeat_window_days: u32,
+    record_retention: RecordRetention,
 }
 
 /// (key path, value) of a string key in each table, where present, before validation: used for
@@ -712,6 +751,15 @@ fn raw_strings(objs: &[Obj<'_>], key: &str) -> Vec<(String, String)> {
             (!s.trim().is_empty()).then(|| (join(&o.path, key), s.to_owned()))
         })
         .collect()
+}
+
+/// `[protocol] record_retention` as written, before validation: the default when absent,
+/// `None` when it is not a valid period (reported at its key).
+fn raw_record_retention(root: &Table) -> Option<RecordRetention> {
+    match root.get("protocol").and_then(|p| p.get("record_retention")) {
+        None => Some(RecordRetention::DEFAULT),
+        Some(v) => v.as_str().and_then(RecordRetention::parse),
+    }
 }
 
 /// (key path, normalised fingerprint) of every valid fingerprint of every signatory.

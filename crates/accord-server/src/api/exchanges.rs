@@ -602,12 +602,7 @@ pub fn request_to_proto(r: &d::Request, idempotency_key: &str) -> pb::Informatio
         protocol_id: r.protocol_id.to_string(),
         protocol_version: r.protocol_version.clone(),
         requesting_agency_id: r.requesting_agency.to_string(),
-        practitioner: Some(pb::Practitioner {
-            subject: r.practitioner.subject.clone(),
-            name: r.practitioner.name.clone(),
-            job_title: r.practitioner.job_title.clone(),
-            contact: r.practitioner.contact.clone(),
-        }),
+        practitioner: Some(practitioner_to_proto(&r.practitioner)),
         holding_agency_id: r.holding_agency.to_string(),
         child: Some(subject_to_proto(&r.child)),
         other_people: r.other_people.iter().map(subject_to_proto).collect(),
@@ -617,41 +612,79 @@ pub fn request_to_proto(r: &d::Request, idempotency_key: &str) -> pb::Informatio
         level_of_need: r.level_of_need.to_proto(),
         risk_summary: r.risk_summary.clone(),
         lawful_basis: Some(lawful_basis_to_proto(&r.lawful_basis)),
-        consent: Some(pb::Consent {
-            status: r.consent.status.to_proto(),
-            given_by: r.consent.given_by.map_or(0, ProtoEnum::to_proto),
-            given_by_name: r.consent.given_by_name.clone(),
-            given_on: r.consent.given_on.map(format_date).unwrap_or_default(),
-            explicit: r.consent.explicit,
-            scope: r.consent.scope.clone(),
-            capacity_assessed: r.consent.capacity_assessed,
-            parental_consent_recorded: r.consent.parental_consent_recorded,
-            not_sought_reasons: r
-                .consent
-                .not_sought_reasons
-                .iter()
-                .map(|x| x.to_proto())
-                .collect(),
-            not_sought_detail: r.consent.not_sought_detail.clone(),
-            not_required_reason: r.consent.not_required_reason.map_or(0, ProtoEnum::to_proto),
-            public_interest_justification: r.consent.public_interest_justification.clone(),
-        }),
+        consent: Some(consent_to_proto(&r.consent)),
         categories: r.categories.iter().map(category_request_to_proto).collect(),
         records_from: r.records_from.map(format_date).unwrap_or_default(),
         records_to: r.records_to.map(format_date).unwrap_or_default(),
         anonymised_would_suffice: r.anonymised_would_suffice,
         urgency: r.urgency.to_proto(),
         needed_by: r.needed_by.map(timestamp),
-        onward_disclosure: Some(pb::OnwardDisclosure {
-            intended: r.onward_disclosure.intended,
-            recipients: r.onward_disclosure.recipients.clone(),
-            purpose: r.onward_disclosure.purpose.clone(),
-        }),
-        subject_notification: Some(pb::SubjectNotification {
-            will_inform: r.notification.will_inform,
-            reason_not_informing: r.notification.reason_not_informing.clone(),
-        }),
+        onward_disclosure: Some(onward_disclosure_to_proto(&r.onward_disclosure)),
+        subject_notification: Some(notification_to_proto(&r.notification)),
         idempotency_key: idempotency_key.to_owned(),
+    }
+}
+
+/// The decision record's reasons: the request's fields that explain it, in the same messages.
+pub fn reasons_to_proto(r: &d::RequestReasons) -> pb::RequestReasons {
+    pb::RequestReasons {
+        protocol_id: r.protocol_id.to_string(),
+        protocol_version: r.protocol_version.clone(),
+        practitioner: Some(practitioner_to_proto(&r.practitioner)),
+        necessity_justification: r.necessity_justification.clone(),
+        expected_outcome: r.expected_outcome.clone(),
+        level_of_need: r.level_of_need.to_proto(),
+        risk_summary: r.risk_summary.clone(),
+        lawful_basis: Some(lawful_basis_to_proto(&r.lawful_basis)),
+        consent: Some(consent_to_proto(&r.consent)),
+        categories: r.categories.iter().map(category_request_to_proto).collect(),
+        records_from: r.records_from.map(format_date).unwrap_or_default(),
+        records_to: r.records_to.map(format_date).unwrap_or_default(),
+        anonymised_would_suffice: r.anonymised_would_suffice,
+        urgency: r.urgency.to_proto(),
+        onward_disclosure: Some(onward_disclosure_to_proto(&r.onward_disclosure)),
+        subject_notification: Some(notification_to_proto(&r.notification)),
+    }
+}
+
+fn practitioner_to_proto(p: &d::Practitioner) -> pb::Practitioner {
+    pb::Practitioner {
+        subject: p.subject.clone(),
+        name: p.name.clone(),
+        job_title: p.job_title.clone(),
+        contact: p.contact.clone(),
+    }
+}
+
+fn consent_to_proto(c: &d::Consent) -> pb::Consent {
+    pb::Consent {
+        status: c.status.to_proto(),
+        given_by: c.given_by.map_or(0, ProtoEnum::to_proto),
+        given_by_name: c.given_by_name.clone(),
+        given_on: c.given_on.map(format_date).unwrap_or_default(),
+        explicit: c.explicit,
+        scope: c.scope.clone(),
+        capacity_assessed: c.capacity_assessed,
+        parental_consent_recorded: c.parental_consent_recorded,
+        not_sought_reasons: c.not_sought_reasons.iter().map(|x| x.to_proto()).collect(),
+        not_sought_detail: c.not_sought_detail.clone(),
+        not_required_reason: c.not_required_reason.map_or(0, ProtoEnum::to_proto),
+        public_interest_justification: c.public_interest_justification.clone(),
+    }
+}
+
+fn onward_disclosure_to_proto(o: &d::OnwardDisclosure) -> pb::OnwardDisclosure {
+    pb::OnwardDisclosure {
+        intended: o.intended,
+        recipients: o.recipients.clone(),
+        purpose: o.purpose.clone(),
+    }
+}
+
+fn notification_to_proto(n: &d::SubjectNotification) -> pb::SubjectNotification {
+    pb::SubjectNotification {
+        will_inform: n.will_inform,
+        reason_not_informing: n.reason_not_informing.clone(),
     }
 }
 
@@ -727,13 +760,16 @@ pub fn assessment_to_proto(
     }
 }
 
-/// A stored exchange. The request is absent once its content has been purged.
+/// A stored exchange. The request is absent once its content has been purged; the decision
+/// record's reasons stay until the record's own retention ends.
 pub fn exchange_to_proto(x: &store::Exchange) -> pb::Exchange {
-    let (protocol_id, version) = x
-        .request
-        .as_ref()
-        .map(|r| (r.protocol_id.to_string(), r.protocol_version.clone()))
-        .unwrap_or_default();
+    // The protocol the assessment applied: the request names it, and after the request is
+    // purged the decision record still does.
+    let (protocol_id, version) = match (&x.request, &x.reasons) {
+        (Some(r), _) => (r.protocol_id.to_string(), r.protocol_version.clone()),
+        (None, Some(r)) => (r.protocol_id.to_string(), r.protocol_version.clone()),
+        (None, None) => Default::default(),
+    };
     let approved = !x.approved_scope.is_empty();
     pb::Exchange {
         id: x.id.to_string(),
@@ -757,6 +793,9 @@ pub fn exchange_to_proto(x: &store::Exchange) -> pb::Exchange {
             .collect(),
         approved_categories: x.approved_scope.iter().map(ToString::to_string).collect(),
         conditions: approved.then(|| conditions_to_proto(&x.conditions)),
+        reasons: x.reasons.as_ref().map(reasons_to_proto),
+        record_retain_until: x.record_retain_until.map(timestamp),
+        record_purged: x.record_purged,
     }
 }
 

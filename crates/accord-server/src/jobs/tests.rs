@@ -158,6 +158,7 @@ fn submission(key: &str, now: OffsetDateTime, respond_within: time::Duration) ->
             roles: vec![Role::Practitioner],
         },
         now,
+        record_retention: RecordRetention::DEFAULT,
     }
 }
 
@@ -500,6 +501,77 @@ async fn retention_job_purges_content_after_its_retention() {
             .ok(),
         Some(0)
     );
+    assert!(
+        store
+            .audit_verify()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .ok
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retention_job_purges_decision_records_once_their_content_is_gone() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = store(&dir).await;
+    let clock = TestClock::new();
+    let mut sub = submission("a", clock.now(), time::Duration::days(5));
+    sub.record_retention = RecordRetention::Days(40);
+    let x = store
+        .submit(sub)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .exchange;
+    store
+        .apply(
+            x.id,
+            Some(x.version),
+            Change {
+                command: Command::Withdraw {
+                    reason: "no longer needed".into(),
+                },
+                actor: Actor {
+                    agency: Some(id("police")),
+                    subject: "pc-1".into(),
+                    roles: vec![Role::Practitioner],
+                },
+                now: clock.now(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = |at| {
+        let store = store.clone();
+        async move {
+            run_retention_once(&store, at, UNANSWERED)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    // Past the record's retention, but the withdrawn request is kept for its year: the
+    // record waits for it.
+    clock.advance(time::Duration::days(41));
+    assert_eq!(run(clock.now()).await, 0);
+    let kept = store.get(x.id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(kept.request.is_some() && kept.reasons.is_some() && !kept.record_purged);
+
+    // A year on, the request goes, and the record after it in the same run.
+    clock.advance(time::Duration::days(366));
+    assert_eq!(run(clock.now()).await, 2);
+    let gone = store.get(x.id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(gone.request.is_none() && gone.reasons.is_none() && gone.record_purged);
+    let audit = store
+        .audit_query(accord_store::AuditQuery {
+            exchange_id: Some(x.id),
+            event_kind: Some("decision_record_purged".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit.items.len(), 1);
+    assert!(audit.items[0].actor_agency.is_none(), "the broker acts");
+    assert_eq!(run(clock.now()).await, 0, "nothing is left to purge");
     assert!(
         store
             .audit_verify()

@@ -270,6 +270,7 @@ impl ExchangeService for ExchangeHandlers {
                 assessment,
                 actor: actor_as(&caller, role),
                 now,
+                record_retention: protocol.record_retention,
             })
             .await
             .or_status()?;

@@ -70,8 +70,10 @@ macro_rules! batch_tx {
                     "INSERT INTO exchanges (id, state, version, idempotency_key, requesting_agency, \
                      holding_agency, purpose, urgency, respond_by, overdue, created_at, updated_at, \
                      first_decision_at, request_ct, subject_hashes, assessment, decisions, \
-                     approved_scope, conditions, level_of_need) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                     approved_scope, conditions, level_of_need, decisions_ct, reasons_ct, \
+                     record_retain_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                     $21, $22, $23)",
                 )
                 .bind(w.id)
                 .bind(w.state)
@@ -89,10 +91,13 @@ macro_rules! batch_tx {
                 .bind(&w.request_ct)
                 .bind(&w.subject_hashes)
                 .bind(&w.assessment)
-                .bind(&w.decisions)
+                .bind(w.decisions)
                 .bind(&w.approved_scope)
                 .bind(&w.conditions)
                 .bind(w.level_of_need)
+                .bind(&w.decisions_ct)
+                .bind(&w.reasons_ct)
+                .bind(w.record_retain_until)
                 .execute(&mut *self.0)
                 .await
                 .map_err(db_err)?;
@@ -103,7 +108,7 @@ macro_rules! batch_tx {
                 sqlx::query(
                     "UPDATE exchanges SET state = $2, version = $3, respond_by = $4, overdue = $5, \
                      updated_at = $6, first_decision_at = $7, request_ct = $8, decisions = $9, \
-                     approved_scope = $10, conditions = $11 WHERE id = $1",
+                     approved_scope = $10, conditions = $11, decisions_ct = $12 WHERE id = $1",
                 )
                 .bind(w.id)
                 .bind(w.state)
@@ -113,9 +118,10 @@ macro_rules! batch_tx {
                 .bind(w.updated_at)
                 .bind(w.first_decision_at)
                 .bind(&w.request_ct)
-                .bind(&w.decisions)
+                .bind(w.decisions)
                 .bind(&w.approved_scope)
                 .bind(&w.conditions)
+                .bind(&w.decisions_ct)
                 .execute(&mut *self.0)
                 .await
                 .map_err(db_err)?;
@@ -185,6 +191,61 @@ macro_rules! batch_tx {
                     .execute(&mut *self.0)
                     .await
                     .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn expired_records(&mut self, now: i64, limit: i64) -> Result<Vec<Uuid>> {
+                // `decisions_ct IS NOT NULL` repeats the predicate of the partial index
+                // `exchanges_record_retention` (migration 0006) for SQLite to use it.
+                let rows = sqlx::query(
+                    "SELECT e.id FROM exchanges e WHERE e.decisions_ct IS NOT NULL \
+                     AND e.record_retain_until <= $1 AND e.request_ct IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM responses r \
+                                     WHERE r.exchange_id = e.id AND r.purged = FALSE) \
+                     ORDER BY e.record_retain_until LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get::<Uuid, _>("id")).collect::<sqlx::Result<_>>().map_err(db_err)
+            }
+
+            async fn purge_record(&mut self, id: Uuid) -> Result<()> {
+                sqlx::query("UPDATE exchanges SET reasons_ct = NULL, decisions_ct = NULL, decisions = '' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn records_to_upgrade(&mut self, limit: i64) -> Result<Vec<Uuid>> {
+                // The predicate of the partial index `exchanges_record_upgrade` (migration
+                // 0006), which is empty once every row is upgraded.
+                let rows = sqlx::query(
+                    "SELECT id FROM exchanges WHERE record_retain_until IS NULL ORDER BY id LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get::<Uuid, _>("id")).collect::<sqlx::Result<_>>().map_err(db_err)
+            }
+
+            async fn upgrade_record(&mut self, r: &RecordUpgrade) -> Result<()> {
+                sqlx::query(
+                    "UPDATE exchanges SET decisions = '', decisions_ct = $2, reasons_ct = $3, \
+                     record_retain_until = $4 WHERE id = $1 AND record_retain_until IS NULL",
+                )
+                .bind(r.id)
+                .bind(&r.decisions_ct)
+                .bind(&r.reasons_ct)
+                .bind(r.record_retain_until)
+                .execute(&mut *self.0)
+                .await
+                .map_err(db_err)?;
                 Ok(())
             }
 

@@ -70,6 +70,15 @@ pub(crate) struct ResponseWrite {
     pub retain_until: i64,
 }
 
+/// The decision record of a row written before migration 0006, set up by the store.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordUpgrade {
+    pub id: Uuid,
+    pub decisions_ct: Vec<u8>,
+    pub reasons_ct: Option<Vec<u8>>,
+    pub record_retain_until: i64,
+}
+
 /// A subject index row: (keyed hash, exchange, role, created_at).
 pub(crate) type SubjectRow = (String, Uuid, &'static str, i64);
 
@@ -100,6 +109,21 @@ pub(crate) trait BatchTx: Send {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
     fn purge_content(&mut self, id: Uuid) -> impl Future<Output = Result<()>> + Send;
+    /// Exchanges whose decision record is still kept though its retention ended at or
+    /// before `now` and whose content is gone (no request, no unpurged response), soonest
+    /// ended first.
+    fn expired_records(
+        &mut self,
+        now: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+    /// Clears the decision record: the reasons and the decisions.
+    fn purge_record(&mut self, id: Uuid) -> impl Future<Output = Result<()>> + Send;
+    /// Rows written before migration 0006 that still need their decision record set up.
+    fn records_to_upgrade(&mut self, limit: i64) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+    /// Sets up the decision record of a row written before migration 0006; a no-op when it
+    /// already has one.
+    fn upgrade_record(&mut self, r: &RecordUpgrade) -> impl Future<Output = Result<()>> + Send;
     /// Exchanges that ended without a response (refused, declined, withdrawn, expired, or
     /// closed with no response row) at or before `ended_before` and still hold their
     /// encrypted request, oldest first.
@@ -132,7 +156,8 @@ pub(crate) const EXCHANGE_COLS: &str =
     "e.id, e.state, e.version, e.idempotency_key, e.requesting_agency, \
      e.holding_agency, e.purpose, e.urgency, e.level_of_need, e.respond_by, e.overdue, \
      e.created_at, e.updated_at, e.first_decision_at, e.request_ct, e.subject_hashes, \
-     e.assessment, e.decisions, e.approved_scope, e.conditions, r.submitted_at AS r_submitted_at, \
+     e.assessment, e.decisions, e.approved_scope, e.conditions, e.decisions_ct, e.reasons_ct, \
+     e.record_retain_until, r.submitted_at AS r_submitted_at, \
      r.submitted_by AS r_submitted_by, r.content_sha256 AS r_content_sha256, \
      r.content_size AS r_content_size, r.categories AS r_categories, \
      r.retain_until AS r_retain_until, r.purged AS r_purged";

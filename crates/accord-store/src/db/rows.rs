@@ -40,6 +40,9 @@ macro_rules! decoders {
                 decisions: row.try_get("decisions")?,
                 approved_scope: row.try_get("approved_scope")?,
                 conditions: row.try_get("conditions")?,
+                decisions_ct: row.try_get("decisions_ct")?,
+                reasons_ct: row.try_get("reasons_ct")?,
+                record_retain_until: row.try_get("record_retain_until")?,
                 response,
             })
         }

@@ -412,6 +412,7 @@ pub fn submission(
         assessment: assessment(outcome, now),
         actor: practitioner(from),
         now,
+        record_retention: RecordRetention::DEFAULT,
     }
 }
 

@@ -419,3 +419,38 @@ fn a_draft_needs_no_idempotency_key_and_is_otherwise_checked_alike() {
     assert!(!as_draft.is_empty());
     assert_eq!(as_draft, as_request);
 }
+
+#[test]
+fn decision_record_reasons_are_the_request_fields_without_identities() {
+    let p = request_from_proto(&valid(), NOW).unwrap_or_else(|v| panic!("{v:?}"));
+    let r = reasons_to_proto(&d::RequestReasons::of(&p.request));
+    let req = valid();
+    assert_eq!(r.protocol_id, req.protocol_id);
+    assert_eq!(r.protocol_version, req.protocol_version);
+    assert_eq!(r.practitioner, req.practitioner);
+    assert_eq!(r.necessity_justification, req.necessity_justification);
+    assert_eq!(r.expected_outcome, req.expected_outcome);
+    assert_eq!(r.level_of_need, req.level_of_need);
+    assert_eq!(r.risk_summary, req.risk_summary);
+    assert_eq!(r.lawful_basis, req.lawful_basis);
+    assert_eq!(r.consent, req.consent);
+    assert_eq!(r.categories, req.categories);
+    assert_eq!(
+        (r.records_from.as_str(), r.records_to.as_str()),
+        (req.records_from.as_str(), req.records_to.as_str())
+    );
+    assert_eq!(r.anonymised_would_suffice, req.anonymised_would_suffice);
+    assert_eq!(r.urgency, req.urgency);
+    assert_eq!(r.onward_disclosure, req.onward_disclosure);
+    assert_eq!(r.subject_notification, req.subject_notification);
+    // Nothing of the child: the message has no field for it.
+    let text = format!("{r:?}");
+    if let Some(child) = &req.child {
+        for id in &child.identifiers {
+            assert!(!text.contains(&id.value), "{text}");
+        }
+        if !child.name.is_empty() {
+            assert!(!text.contains(&child.name), "{text}");
+        }
+    }
+}
