@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use accord_domain::Protocol;
-use rand::RngCore;
+use rand::Rng;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -229,7 +229,8 @@ fn client_cert(
 /// 32 random bytes.
 pub fn random_key() -> [u8; 32] {
     let mut k = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut k);
+    // Straight from the operating system, panicking if it cannot supply, as `OsRng` did.
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut k);
     k
 }
 
