@@ -112,7 +112,7 @@ async fn bad_tokens_are_refused(backend: Backend) -> Result<()> {
     let hs256 = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &good,
-        &jsonwebtoken::EncodingKey::from_secret(&app.token_public_key(POLICE)?),
+        &jsonwebtoken::EncodingKey::from_secret(&app.token_public_key(POLICE)?)?,
     )?;
     let cases = [
         ("expired", app.sign(POLICE, &expired)?),

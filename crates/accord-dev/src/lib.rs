@@ -14,10 +14,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use accord_domain::Protocol;
-use rand::RngCore;
+use rand::Rng;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -193,7 +193,7 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = now + Duration::days(365);
 }
 
-fn ca(name: &str) -> Result<(rcgen::Certificate, KeyPair), DevError> {
+fn ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>, DevError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
@@ -204,15 +204,13 @@ fn ca(name: &str) -> Result<(rcgen::Certificate, KeyPair), DevError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     validity(&mut params);
-    let cert = params.self_signed(&key)?;
-    Ok((cert, key))
+    Ok(CertifiedIssuer::self_signed(params, key)?)
 }
 
 fn client_cert(
     identity: &str,
     common_name: &str,
-    issuer: &rcgen::Certificate,
-    issuer_key: &KeyPair,
+    issuer: &Issuer<'_, KeyPair>,
 ) -> Result<(rcgen::Certificate, KeyPair), DevError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
@@ -224,14 +222,15 @@ fn client_cert(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
     validity(&mut params);
-    let cert = params.signed_by(&key, issuer, issuer_key)?;
+    let cert = params.signed_by(&key, issuer)?;
     Ok((cert, key))
 }
 
 /// 32 random bytes.
 pub fn random_key() -> [u8; 32] {
     let mut k = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut k);
+    // Straight from the operating system, panicking if it cannot supply, as `OsRng` did.
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut k);
     k
 }
 
@@ -240,7 +239,7 @@ pub fn random_key() -> [u8; 32] {
 /// Layout: `ca.pem`, `ca.key`, `server.pem`, `server.key`, `agencies/<id>/{client.pem,
 /// client.key, jwt.key, jwt.pub.pem}`, `keys/{audit.key, content.key, signing.pem}`.
 pub fn generate(dir: &Path, spec: &DevSpec) -> Result<DevPki, DevError> {
-    let (ca_cert, ca_key) = ca("Accord development CA")?;
+    let ca = ca("Accord development CA")?;
     let pki = DevPki {
         dir: dir.to_owned(),
         ca_cert: dir.join("ca.pem"),
@@ -255,8 +254,8 @@ pub fn generate(dir: &Path, spec: &DevSpec) -> Result<DevPki, DevError> {
         admin_agencies: spec.admin_agencies.clone(),
         auditor_agencies: spec.auditor_agencies.clone(),
     };
-    write_file(&pki.ca_cert, ca_cert.pem().as_bytes(), false)?;
-    write_file(&pki.ca_key, ca_key.serialize_pem().as_bytes(), true)?;
+    write_file(&pki.ca_cert, ca.pem().as_bytes(), false)?;
+    write_file(&pki.ca_key, ca.key().serialize_pem().as_bytes(), true)?;
 
     let server_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
@@ -273,14 +272,14 @@ pub fn generate(dir: &Path, spec: &DevSpec) -> Result<DevPki, DevError> {
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     validity(&mut params);
-    let server_cert = params.signed_by(&server_key, &ca_cert, &ca_key)?;
+    let server_cert = params.signed_by(&server_key, &ca)?;
     write_file(&pki.server_cert, server_cert.pem().as_bytes(), false)?;
     write_file(&pki.server_key, server_key.serialize_pem().as_bytes(), true)?;
 
     let mut pki = pki;
     for a in &spec.agencies {
         let adir = dir.join("agencies").join(&a.agency_id);
-        let (cert, key) = client_cert(&a.certificate_identity, &a.agency_id, &ca_cert, &ca_key)?;
+        let (cert, key) = client_cert(&a.certificate_identity, &a.agency_id, &ca)?;
         let jwt = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
         let files = DevAgencyFiles {
             agency_id: a.agency_id.clone(),
@@ -452,14 +451,14 @@ pub struct ForeignPki {
 /// Writes a second CA and a client certificate from it, carrying `certificate_identity`
 /// (typically a real agency's SAN URI, to show the CA check is what refuses it), into `dir`.
 pub fn foreign_client(dir: &Path, certificate_identity: &str) -> Result<ForeignPki, DevError> {
-    let (ca_cert, ca_key) = ca("Some other CA")?;
-    let (cert, key) = client_cert(certificate_identity, "impostor", &ca_cert, &ca_key)?;
+    let ca = ca("Some other CA")?;
+    let (cert, key) = client_cert(certificate_identity, "impostor", &ca)?;
     let out = ForeignPki {
         ca_cert: dir.join("foreign-ca.pem"),
         client_cert: dir.join("foreign-client.pem"),
         client_key: dir.join("foreign-client.key"),
     };
-    write_file(&out.ca_cert, ca_cert.pem().as_bytes(), false)?;
+    write_file(&out.ca_cert, ca.pem().as_bytes(), false)?;
     write_file(&out.client_cert, cert.pem().as_bytes(), false)?;
     write_file(&out.client_key, key.serialize_pem().as_bytes(), true)?;
     Ok(out)

@@ -123,6 +123,7 @@ fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, String> {
             AlgorithmParameters::OctetKey(_) => {
                 return Err(at("symmetric (\"oct\") keys are not accepted: tokens must be signed with an asymmetric key"))
             }
+            _ => return Err(at("unsupported key type: use RSA, EC (P-256, P-384) or OKP (Ed25519)")),
         };
         let algorithm = match &jwk.common.key_algorithm {
             None => None,

@@ -254,8 +254,9 @@ fn is_signature_problem(kind: &ErrorKind) -> bool {
         ErrorKind::InvalidSignature
             | ErrorKind::InvalidAlgorithm
             | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
             | ErrorKind::InvalidRsaKey(_)
-            | ErrorKind::Crypto(_)
+            | ErrorKind::InvalidKeyFormat
     )
 }
 
@@ -403,7 +404,8 @@ mod tests {
         let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(Algorithm::HS256),
             &claims(&f),
-            &jsonwebtoken::EncodingKey::from_secret(b"shared secret"),
+            &jsonwebtoken::EncodingKey::from_secret(b"shared secret")
+                .unwrap_or_else(|e| panic!("{e}")),
         )
         .unwrap_or_default();
         let e = check(&f, &token).err().unwrap_or_default();
@@ -416,7 +418,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(Algorithm::HS256),
             &claims(&f),
-            &jsonwebtoken::EncodingKey::from_secret(&public),
+            &jsonwebtoken::EncodingKey::from_secret(&public).unwrap_or_else(|e| panic!("{e}")),
         )
         .unwrap_or_default();
         assert!(check(&f, &token).is_err());
