@@ -35,6 +35,7 @@ static RULES: &[RuleInfo] = &[
     r02_protocol_past_review::INFO,
     r03_lawful_basis_not_allowed::INFO,
     r03_gateway_not_allowed::INFO,
+    r03_gateway_claim_not_allowed::INFO,
     r03_special_category_without_condition::INFO,
     r04_s115_not_relevant_authority::INFO,
     r05_not_identifiable::INFO,

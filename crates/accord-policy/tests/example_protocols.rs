@@ -16,7 +16,9 @@ use accord_domain::{
     LevelOfNeed, NotRequiredReason, Outcome, Protocol, Request, SpecialCondition, Urgency,
 };
 use accord_policy::assess;
-use accord_policy::rules::r06_explicit_consent_required;
+use accord_policy::rules::{
+    r03_gateway_claim_not_allowed, r06_explicit_consent_required, r07_consent_refused,
+};
 use fixture::*;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -51,7 +53,9 @@ fn examples() -> Vec<(&'static str, Protocol)> {
 
 /// A request for `purpose` built only from what the protocol allows for it: its first lawful
 /// basis, special condition and gateway, its first three categories (each with a reason), a
-/// relevant authority asking another active signatory, with explicit parental consent.
+/// relevant authority asking another active signatory, with explicit parental consent, at the
+/// child-in-need level, or at the first level its gateway may be claimed at (`[[gateway]]`:
+/// s47 only at significant harm or immediate risk).
 fn request_for(p: &Protocol, purpose: &str) -> Request {
     let purpose = p.purpose(&id(purpose)).unwrap();
     let requester = p
@@ -82,6 +86,11 @@ fn request_for(p: &Protocol, purpose: &str) -> Request {
             .unwrap_or(SpecialCondition::None),
         gateways: purpose.gateways.iter().take(1).copied().collect(),
     };
+    if let Some(rule) = purpose.gateways.first().and_then(|g| p.gateway_rule(*g)) {
+        if !rule.allows_level(r.level_of_need) {
+            r.level_of_need = rule.levels_of_need[0];
+        }
+    }
     r.consent = explicit_parental_consent();
     r.categories = purpose
         .categories
@@ -161,4 +170,29 @@ fn sandwell_early_help_needs_explicit_consent() {
     assert_eq!(run(&sandwell, &r).outcome, Outcome::Refuse);
     r.consent.explicit = true;
     assert_eq!(run(&sandwell, &r).outcome, Outcome::ProceedToApproval);
+}
+
+/// The symptom, on the Sandwell file: a school claiming s47 at the child-in-need level with
+/// consent refused. `002 App.2` Q1 asks for "a legal basis or statutory duty (e.g. s47 of the
+/// Children Act 1989 …)" and whether it "limits … who the information can be shared with"; the
+/// file allows s47 only at significant harm or immediate risk, so the claim is refused and is
+/// no duty overriding the refusal.
+#[test]
+fn sandwell_refuses_a_school_claiming_s47_at_child_in_need() {
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = request_for(&sandwell, "s47-enquiry");
+    r.requesting_agency = id("sandwell-schools");
+    r.holding_agency = id("sandwell-childrens-trust");
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    r.lawful_basis.gateways = vec![accord_domain::StatutoryGateway::Ca1989S47];
+    r.consent = Consent::with_status(ConsentStatus::Refused);
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::Refuse, "{:#?}", a.findings);
+    let ids: Vec<&str> = a.blocking().map(|f| f.rule_id.as_str()).collect();
+    assert!(ids.contains(&r03_gateway_claim_not_allowed::ID), "{ids:?}");
+    assert!(ids.contains(&r07_consent_refused::ID), "{ids:?}");
+    // At significant harm the school assists the s47 enquiry (s47(9)-(11)).
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
 }

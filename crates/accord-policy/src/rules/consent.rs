@@ -146,8 +146,8 @@ pub mod r06_consent_not_explicit {
     }
 }
 
-/// Consent refused or withdrawn, below significant harm, with no statutory duty and no
-/// public-interest justification.
+/// Consent refused or withdrawn, below significant harm, with no statutory duty this requester
+/// may claim at this level of need and no public-interest justification.
 ///
 /// Source: `004 FAQ` ("What do I do if I ask but the client refuses to give consent?"):
 /// "Generally, if a client withdraws consent or refuses to give consent for their information
@@ -164,7 +164,7 @@ pub mod r07_consent_refused {
         id: ID,
         source: "004 FAQ, 002 App.2 Q5",
         summary: "Consent was refused or withdrawn, below significant harm, with no statutory \
-                  duty and no public-interest justification.",
+                  duty the requester may claim and no public-interest justification.",
         severity: Severity::Blocking,
     };
 
@@ -199,10 +199,11 @@ pub mod r07_consent_refused {
             &INFO,
             format!(
                 "Consent was {}, the level of need is below significant harm and no statutory \
-                 duty applies, so the person's wishes must be followed. Share only if there is \
-                 a sufficient public interest (for example to protect a child or others from \
-                 harm, or to prevent crime): if so, set out that justification in the request \
-                 and resubmit; it will go to a manager to approve.",
+                 duty that this agency may claim at this level applies, so the person's wishes \
+                 must be followed. Share only if there is a sufficient public interest (for \
+                 example to protect a child or others from harm, or to prevent crime): if so, set \
+                 out that justification in the request and resubmit; it will go to a manager to \
+                 approve.",
                 cx.request.consent.status
             ),
         );
@@ -334,9 +335,10 @@ pub mod r08_not_required_unsupported {
                 format!(
                     "The request says consent is not required, but the protocol expects \
                      consent to be sought for {} at this level of need, and the request relies \
-                     on no statutory duty or court order that the purpose allows. Seek consent, \
-                     or record the reason it should not be sought, or give the statutory gateway \
-                     (such as a court order) that requires sharing.",
+                     on no statutory duty or court order that the purpose allows and this agency \
+                     may claim at this level. Seek consent, or record the reason it should not \
+                     be sought, or give the statutory gateway (such as a court order) that \
+                     requires sharing.",
                     cx.request.purpose
                 ),
             );

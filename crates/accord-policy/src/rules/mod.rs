@@ -16,8 +16,8 @@ pub mod timing;
 pub mod transparency;
 
 pub use basis::{
-    r03_gateway_not_allowed, r03_lawful_basis_not_allowed, r03_special_category_without_condition,
-    r21_consent_basis_without_consent,
+    r03_gateway_claim_not_allowed, r03_gateway_not_allowed, r03_lawful_basis_not_allowed,
+    r03_special_category_without_condition, r21_consent_basis_without_consent,
 };
 pub use consent::{
     r05_not_identifiable, r06_consent_not_explicit, r06_explicit_consent_required,
@@ -79,6 +79,10 @@ pub(crate) static CHECKS: &[(&RuleInfo, Check)] = &[
     (
         &r03_gateway_not_allowed::INFO,
         r03_gateway_not_allowed::check,
+    ),
+    (
+        &r03_gateway_claim_not_allowed::INFO,
+        r03_gateway_claim_not_allowed::check,
     ),
     (
         &r03_special_category_without_condition::INFO,
