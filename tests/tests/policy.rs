@@ -9,6 +9,8 @@ use anyhow::{anyhow, Result};
 backend_tests!(
     school_claiming_s47_at_child_in_need_with_consent_refused_is_refused,
     school_claiming_s47_at_significant_harm_goes_to_approval,
+    police_s115_at_early_help_not_seeking_consent_for_crime_goes_to_approval,
+    police_s115_at_early_help_not_seeking_consent_without_that_reason_is_refused,
 );
 
 /// Sandwell: schools and colleges (an education relevant agency, `002 App.5`).
@@ -127,5 +129,99 @@ async fn school_claiming_s47_at_significant_harm_goes_to_approval(backend: Backe
     let against = finding(&f, "R07-sharing-against-wishes")
         .ok_or_else(|| anyhow!("no R07-sharing-against-wishes: {f:#?}"))?;
     assert_eq!(against.severity, pb::Severity::Warning as i32);
+    app.stop().await
+}
+
+/// The police ask the schools under s115 at the early-help level (Sandwell's
+/// `crime-prevention-s115` requires explicit consent there, `002 App.2` Early Help), consent
+/// not sought for `reasons`.
+fn police_s115_early_help(reasons: Vec<pb::NotSoughtReason>, key: &str) -> pb::InformationRequest {
+    let mut r = s47_request(POLICE, SCHOOLS, "", key, key);
+    r.purpose_id = "crime-prevention-s115".into();
+    r.level_of_need = pb::LevelOfNeed::EarlyHelp as i32;
+    r.lawful_basis = Some(pb::LawfulBasisClaim {
+        article6: pb::LawfulBasis::PublicTask as i32,
+        special_condition: pb::SpecialCategoryCondition::PreventingCrime as i32,
+        gateways: vec![pb::StatutoryGateway::Cda1998S115 as i32],
+    });
+    r.consent = Some(pb::Consent {
+        status: pb::ConsentStatus::NotSought as i32,
+        not_sought_reasons: reasons.into_iter().map(|r| r as i32).collect(),
+        not_sought_detail: "Older siblings are suspected of drug dealing from the home".into(),
+        ..Default::default()
+    });
+    r.categories = vec![
+        pb::CategoryRequest {
+            category_id: "education".into(),
+            reason: "Attendance on the days of the reported incidents".into(),
+        },
+        pb::CategoryRequest {
+            category_id: "agency-involvement".into(),
+            reason: "Who else works with the family".into(),
+        },
+    ];
+    r
+}
+
+/// `002 6.3`: "Consent should not be sought if doing so would: … prejudice the prevention,
+/// detection or prosecution of a serious crime". The request used to be refused by
+/// R06-explicit-consent-required; it goes to approval, with the exception and its source.
+async fn police_s115_at_early_help_not_seeking_consent_for_crime_goes_to_approval(
+    backend: Backend,
+) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let s = submit(
+        &app,
+        POLICE,
+        police_s115_early_help(
+            vec![pb::NotSoughtReason::PrejudiceCrimePrevention],
+            "s115-crime",
+        ),
+    )
+    .await?;
+    let f = findings(&s)?;
+    assert_eq!(
+        s.state,
+        pb::ExchangeState::AwaitingApproval as i32,
+        "{f:#?}"
+    );
+    assert!(finding(&f, "R06-explicit-consent-required").is_none());
+    let exception = finding(&f, "R06-not-sought-crime-exception")
+        .ok_or_else(|| anyhow!("no R06-not-sought-crime-exception: {f:#?}"))?;
+    assert_eq!(exception.severity, pb::Severity::Warning as i32);
+    assert_eq!(exception.source, "002 6.3, 002 App.2, 004 App.1");
+    assert!(
+        exception.message.contains("002 6.3"),
+        "{}",
+        exception.message
+    );
+    // The schools' IG lead has it to decide.
+    let mut ig = app.clients(SCHOOLS, Role::IgLead).await?;
+    let pending = ig
+        .approvals
+        .list_pending(pb::ListPendingRequest::default())
+        .await?
+        .into_inner();
+    assert_eq!(pending.exchanges.len(), 1);
+    app.stop().await
+}
+
+/// The same request without the crime reason: explicit consent is still required.
+async fn police_s115_at_early_help_not_seeking_consent_without_that_reason_is_refused(
+    backend: Backend,
+) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let s = submit(
+        &app,
+        POLICE,
+        police_s115_early_help(vec![pb::NotSoughtReason::UnjustifiedDelay], "s115-delay"),
+    )
+    .await?;
+    let f = findings(&s)?;
+    assert_eq!(s.state, pb::ExchangeState::Refused as i32, "{f:#?}");
+    let r06 = finding(&f, "R06-explicit-consent-required")
+        .ok_or_else(|| anyhow!("no R06-explicit-consent-required: {f:#?}"))?;
+    assert_eq!(r06.severity, pb::Severity::Blocking as i32);
+    assert!(finding(&f, "R06-not-sought-crime-exception").is_none());
     app.stop().await
 }

@@ -41,6 +41,7 @@ static RULES: &[RuleInfo] = &[
     r05_not_identifiable::INFO,
     r12_anonymised_would_suffice::INFO,
     r06_explicit_consent_required::INFO,
+    r06_not_sought_crime_exception::INFO,
     r06_consent_not_explicit::INFO,
     r21_consent_basis_without_consent::INFO,
     r07_consent_refused::INFO,

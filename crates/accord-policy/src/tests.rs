@@ -184,6 +184,20 @@ fn r06_required_case() -> Case {
     Case::new(r)
 }
 
+/// The police at the early-help level, consent not sought because seeking it would prejudice
+/// the prevention of crime.
+fn r06_crime_exception_case() -> Case {
+    let mut r = early_help_request();
+    r.requesting_agency = id(POLICE);
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::NotSought);
+    consent.not_sought_reasons = vec![NotSoughtReason::PrejudiceCrimePrevention];
+    consent.not_sought_detail =
+        "The father is suspected of supplying drugs from the home; asking would alert him."
+            .to_owned();
+    r.consent = consent;
+    Case::new(r)
+}
+
 fn r06_not_explicit_case() -> Case {
     let mut r = early_help_request();
     r.consent.explicit = false;
@@ -416,6 +430,7 @@ fn all_cases() -> Vec<(&'static str, Case)> {
         ("r05", r05_case()),
         ("r12", r12_case()),
         ("r06 required", r06_required_case()),
+        ("r06 crime exception", r06_crime_exception_case()),
         ("r06 not explicit", r06_not_explicit_case()),
         ("r21", r21_case()),
         ("r07 refused", r07_refused_case()),
@@ -823,6 +838,65 @@ fn r06_explicit_consent_required_follows_the_protocol_for_case_reviews() {
     // With explicit consent recorded, the consent-based protocol lets it through.
     c.request.consent = explicit_parental_consent();
     proceeds(&c.assess());
+}
+
+/// `002 6.3`: "Consent should not be sought if doing so would: … prejudice the prevention,
+/// detection or prosecution of a serious crime"; `002 App.2` ("When not to seek consent"):
+/// "Prejudice the prevention or detection of a serious crime". Where the protocol requires
+/// explicit consent (early help), not seeking it for that reason goes to approval flagged, with
+/// the exception and its source explained; for any other reason, or none, R06 still refuses.
+#[test]
+fn r06_not_sought_crime_exception_sends_early_help_to_approval_flagged() {
+    let a = r06_crime_exception_case().assess();
+    let f = expect(&a, &r06_not_sought_crime_exception::INFO, Severity::Warning);
+    assert!(f.message.contains("002 6.3"), "{}", f.message);
+    assert!(f
+        .message
+        .contains("prevention, detection or prosecution of a serious crime"));
+    assert!(
+        f.message.contains("asking would alert him"),
+        "{}",
+        f.message
+    );
+    absent(&a, &r06_explicit_consent_required::INFO);
+    proceeds(&a);
+    // Shared without consent: the purpose's approvers for that decide.
+    expect(&a, &r24_without_consent_approval::INFO, Severity::Info);
+
+    // The same request without that reason is still refused.
+    let mut c = r06_crime_exception_case();
+    c.request.consent.not_sought_reasons = vec![NotSoughtReason::UnjustifiedDelay];
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    absent(&a, &r06_not_sought_crime_exception::INFO);
+    refused(&a);
+    c.request.consent.not_sought_reasons.clear();
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    refused(&a);
+}
+
+/// The exception is to seeking consent, not to a refusal, and does not make consent a lawful
+/// basis one does not have (`002 App.2` Q4: consent "must be freely given, informed and
+/// explicit").
+#[test]
+fn r06_not_sought_crime_exception_covers_neither_refusal_nor_a_consent_basis() {
+    let mut c = r06_crime_exception_case();
+    c.request.lawful_basis.article6 = LawfulBasis::Consent;
+    let a = c.assess();
+    expect(
+        &a,
+        &r21_consent_basis_without_consent::INFO,
+        Severity::Blocking,
+    );
+    refused(&a);
+    let mut c = r06_crime_exception_case();
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::Refused);
+    consent.given_by = Some(ConsentGiver::ParentalResponsibility);
+    c.request.consent = consent;
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    absent(&a, &r06_not_sought_crime_exception::INFO);
 }
 
 #[test]

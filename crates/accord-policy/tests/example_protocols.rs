@@ -17,7 +17,8 @@ use accord_domain::{
 };
 use accord_policy::assess;
 use accord_policy::rules::{
-    r03_gateway_claim_not_allowed, r06_explicit_consent_required, r07_consent_refused,
+    r03_gateway_claim_not_allowed, r06_explicit_consent_required, r06_not_sought_crime_exception,
+    r07_consent_refused,
 };
 use fixture::*;
 use time::macros::datetime;
@@ -195,4 +196,36 @@ fn sandwell_refuses_a_school_claiming_s47_at_child_in_need() {
     r.level_of_need = LevelOfNeed::SignificantHarm;
     let a = run(&sandwell, &r);
     assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+}
+
+/// The symptom, on the Sandwell file: a police request under s115 at the early-help level, where
+/// the protocol requires explicit consent (`002 App.2` Early Help), with consent not sought
+/// because it would prejudice the prevention of crime. `002 6.3`: "Consent should not be sought
+/// if doing so would: … prejudice the prevention, detection or prosecution of a serious crime".
+/// It goes to approval with the exception explained; without that reason R06 still refuses.
+#[test]
+fn sandwell_s115_at_early_help_honours_the_crime_exception() {
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = request_for(&sandwell, "crime-prevention-s115");
+    r.requesting_agency = id("west-midlands-police");
+    r.holding_agency = id("sandwell-schools");
+    r.level_of_need = LevelOfNeed::EarlyHelp;
+    let mut consent = Consent::with_status(ConsentStatus::NotSought);
+    consent.not_sought_reasons = vec![accord_domain::NotSoughtReason::PrejudiceCrimePrevention];
+    r.consent = consent;
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == r06_not_sought_crime_exception::ID)
+        .unwrap();
+    assert_eq!(f.source, "002 6.3, 002 App.2, 004 App.1");
+
+    r.consent.not_sought_reasons = vec![accord_domain::NotSoughtReason::ImbalanceOfPower];
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::Refuse);
+    assert!(a
+        .blocking()
+        .any(|f| f.rule_id == r06_explicit_consent_required::ID));
 }
