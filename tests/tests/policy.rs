@@ -11,6 +11,8 @@ backend_tests!(
     school_claiming_s47_at_significant_harm_goes_to_approval,
     police_s115_at_early_help_not_seeking_consent_for_crime_goes_to_approval,
     police_s115_at_early_help_not_seeking_consent_without_that_reason_is_refused,
+    not_telling_the_family_without_a_reason_is_a_warning_not_an_error,
+    consent_not_sought_without_a_reason_is_refused_by_the_check_not_by_validation,
 );
 
 /// Sandwell: schools and colleges (an education relevant agency, `002 App.5`).
@@ -223,5 +225,76 @@ async fn police_s115_at_early_help_not_seeking_consent_without_that_reason_is_re
         .ok_or_else(|| anyhow!("no R06-explicit-consent-required: {f:#?}"))?;
     assert_eq!(r06.severity, pb::Severity::Blocking as i32);
     assert!(finding(&f, "R06-not-sought-crime-exception").is_none());
+    app.stop().await
+}
+
+/// `001 How`: "Where possible, be transparent with the individual, informing them that the
+/// information has been shared, as long as doing so does not create or increase the risk of
+/// harm". No reason for not telling the family used to be refused as bad input, so
+/// R15-not-informing-without-reason could never be reached; it is a warning for the IG lead.
+async fn not_telling_the_family_without_a_reason_is_a_warning_not_an_error(
+    backend: Backend,
+) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let mut r = s47_request(POLICE, TRUST, "", "no-inform", "no-inform");
+    r.subject_notification = Some(pb::SubjectNotification {
+        will_inform: false,
+        reason_not_informing: String::new(),
+    });
+    let s = submit(&app, POLICE, r).await?;
+    let f = findings(&s)?;
+    assert_eq!(
+        s.state,
+        pb::ExchangeState::AwaitingApproval as i32,
+        "{f:#?}"
+    );
+    let r15 = finding(&f, "R15-not-informing-without-reason")
+        .ok_or_else(|| anyhow!("no R15-not-informing-without-reason: {f:#?}"))?;
+    assert_eq!(r15.severity, pb::Severity::Warning as i32);
+    assert_eq!(r15.source, "001 How, 002 App.2 Q5");
+    app.stop().await
+}
+
+/// `004 FAQ`: "It is not good practice to use lack of consent to share information when consent
+/// has not been attempted"; `002 6.3` lists the reasons not to seek it. Consent not sought with
+/// no reason used to be refused as bad input, so R08-not-sought-without-reason could never be
+/// reached; the check refuses it where the protocol says consent should be sought (a child in
+/// need assessment), and asks for nothing where the protocol needs no consent (s47 at
+/// significant harm, `002 App.2` Safeguarding: "consent is not required").
+async fn consent_not_sought_without_a_reason_is_refused_by_the_check_not_by_validation(
+    backend: Backend,
+) -> Result<()> {
+    let app = spawn_app(backend).await?;
+    let not_sought = || {
+        Some(pb::Consent {
+            status: pb::ConsentStatus::NotSought as i32,
+            ..Default::default()
+        })
+    };
+    let mut r = s47_request(POLICE, TRUST, "", "cin-not-sought", "cin-not-sought");
+    r.purpose_id = "child-in-need-assessment".into();
+    r.level_of_need = pb::LevelOfNeed::ChildInNeed as i32;
+    if let Some(basis) = r.lawful_basis.as_mut() {
+        basis.gateways = vec![pb::StatutoryGateway::Ca1989S17 as i32];
+    }
+    r.consent = not_sought();
+    let s = submit(&app, POLICE, r).await?;
+    let f = findings(&s)?;
+    assert_eq!(s.state, pb::ExchangeState::Refused as i32, "{f:#?}");
+    let r08 = finding(&f, "R08-not-sought-without-reason")
+        .ok_or_else(|| anyhow!("no R08-not-sought-without-reason: {f:#?}"))?;
+    assert_eq!(r08.severity, pb::Severity::Blocking as i32);
+    assert_eq!(r08.source, "002 6.3, 002 App.2, 004 FAQ");
+
+    let mut r = s47_request(POLICE, TRUST, "", "sh-not-sought", "sh-not-sought");
+    r.consent = not_sought();
+    let s = submit(&app, POLICE, r).await?;
+    let f = findings(&s)?;
+    assert_eq!(
+        s.state,
+        pb::ExchangeState::AwaitingApproval as i32,
+        "{f:#?}"
+    );
+    assert!(finding(&f, "R08-not-sought-without-reason").is_none());
     app.stop().await
 }

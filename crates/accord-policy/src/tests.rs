@@ -1335,6 +1335,51 @@ fn r15_not_informing_without_reason_warns() {
     proceeds(&a);
 }
 
+/// The reasons the API used to demand of every request are the check's to ask for, and only
+/// where the documents do. `004 FAQ`: "It is not good practice to use lack of consent to share
+/// information when consent has not been attempted" (R08, where the protocol says consent should
+/// be sought); `001 How`: inform the individual "as long as doing so does not create or
+/// increase the risk of harm" (R15, when someone is identifiable). Where consent is not required
+/// (`002 App.2` Safeguarding: "consent is not required") or the information identifies no one
+/// (`002 App.2` Q2), no reason is asked for.
+#[test]
+fn r08_and_r15_ask_for_reasons_only_where_the_documents_do() {
+    // Not sought, no reason, not telling the family and no reason why: child in need.
+    let mut r = r08_not_sought_case().request;
+    r.notification.will_inform = false;
+    r.notification.reason_not_informing.clear();
+    let a = Case::new(r.clone()).assess();
+    expect(&a, &r08_not_sought_without_reason::INFO, Severity::Blocking);
+    expect(
+        &a,
+        &r15_not_informing_without_reason::INFO,
+        Severity::Warning,
+    );
+    refused(&a);
+    // At significant harm on the s47 purpose consent is not required: no reason is needed.
+    r.purpose = id(S47);
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    r.lawful_basis.gateways = vec![StatutoryGateway::Ca1989S47];
+    let a = Case::new(r.clone()).assess();
+    absent(&a, &r08_not_sought_without_reason::INFO);
+    expect(
+        &a,
+        &r15_not_informing_without_reason::INFO,
+        Severity::Warning,
+    );
+    proceeds(&a);
+    // Identifying no one, neither reason is needed.
+    r.child.identifiable = false;
+    r.child.identifiers.clear();
+    r.purpose = id(CHILD_IN_NEED);
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    r.lawful_basis.gateways = vec![StatutoryGateway::Ca1989S17];
+    let a = Case::new(r).assess();
+    absent(&a, &r08_not_sought_without_reason::INFO);
+    absent(&a, &r15_not_informing_without_reason::INFO);
+    proceeds(&a);
+}
+
 #[test]
 fn r16_immediate_risk_tell_police_gives_minutes_not_days() {
     let a = r16_case().assess();
