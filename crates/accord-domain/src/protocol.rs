@@ -201,11 +201,6 @@ impl GatewayRule {
     pub fn default_for(gateway: StatutoryGateway) -> Option<&'static GatewayRule> {
         DEFAULT_GATEWAY_RULES.iter().find(|r| r.gateway == gateway)
     }
-
-    /// Every default rule, in vocabulary order.
-    pub fn defaults() -> &'static [GatewayRule] {
-        &DEFAULT_GATEWAY_RULES
-    }
 }
 
 static DEFAULT_GATEWAY_RULES: LazyLock<Vec<GatewayRule>> = LazyLock::new(|| {
