@@ -846,9 +846,20 @@ async fn listing_filters_and_pages(backend: Backend) -> Result<()> {
     )?;
     assert_eq!(violated_fields(&e), ["page.page_token"]);
 
-    // A request at another level lists at that level, to both sides.
+    // A request at another level lists at that level, to both sides. Below significant harm
+    // s47 is not a gateway anyone may claim (002 App.2 Q1; the protocol's [[gateway]]), so it
+    // is a child in need assessment under s17, consent not sought for a documented reason.
     let mut other_level = s47_request(POLICE, TRUST, &pc.subject, "list-n", "list-n");
     other_level.level_of_need = pb::LevelOfNeed::ChildInNeed as i32;
+    other_level.purpose_id = "child-in-need-assessment".into();
+    if let Some(basis) = other_level.lawful_basis.as_mut() {
+        basis.gateways = vec![pb::StatutoryGateway::Ca1989S17 as i32];
+    }
+    other_level.consent = Some(pb::Consent {
+        status: pb::ConsentStatus::NotSought as i32,
+        not_sought_reasons: vec![pb::NotSoughtReason::IncreasedRiskOfHarm as i32],
+        ..Default::default()
+    });
     let other_id = pc
         .exchanges
         .submit_request(pb::SubmitRequestRequest {

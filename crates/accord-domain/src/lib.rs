@@ -25,7 +25,7 @@ pub use exchange::{
 };
 pub use ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
 pub use loader::{load_protocol_file, parse_protocol, ProtocolError, ProtocolErrors};
-pub use protocol::{ConsentRequirement, DataCategory, Protocol, Purpose, Signatory};
+pub use protocol::{ConsentRequirement, DataCategory, GatewayRule, Protocol, Purpose, Signatory};
 pub use record::{RecordRetention, RequestReasons};
 pub use request::{
     CategoryRequest, Consent, LawfulBasisClaim, OnwardDisclosure, Practitioner, Request, Subject,

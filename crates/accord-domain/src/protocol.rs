@@ -5,6 +5,7 @@
 //! id is unique, every urgency has a deadline and every level of need has a consent rule.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, OffsetDateTime};
@@ -36,6 +37,11 @@ pub struct Protocol {
     pub signatories: Vec<Signatory>,
     pub purposes: Vec<Purpose>,
     pub categories: Vec<DataCategory>,
+    /// Who may claim which statutory gateway, and at which levels of need, as the file says
+    /// (`[[gateway]]`). Gateways it leaves out follow [`GatewayRule::default_for`]; read them
+    /// through [`Protocol::gateway_rule`].
+    #[serde(default)]
+    pub gateway_rules: Vec<GatewayRule>,
 }
 
 /// An agency that signed the protocol (`002 App.5`).
@@ -145,6 +151,103 @@ impl Purpose {
     }
 }
 
+/// Who may claim a statutory gateway, and at which levels of need (`[[gateway]]` in a protocol
+/// file). A gateway is a legal power or duty of particular bodies in particular circumstances,
+/// not a label any requester can attach: `002 App.2` Q1 asks whether the information was
+/// "obtained under a specific statutory power or duty which limits what can be done with it and
+/// who the information can be shared with"; `001` (Legislative framework) gives s16H and s14B to
+/// the safeguarding partners "only … when the information requested is for the purpose of
+/// enabling or assisting the safeguarding partners … to perform their functions". A claim
+/// outside the rule is refused by the check and is no statutory duty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayRule {
+    pub gateway: StatutoryGateway,
+    /// The clause the rule follows; the check quotes it when it refuses a claim.
+    pub source: String,
+    /// Kinds of requesting agency that may claim the gateway.
+    pub agency_kinds: Vec<AgencyKind>,
+    /// Signatories that may claim it whatever their kind (e.g. the named safeguarding
+    /// partners).
+    pub agencies: Vec<AgencyId>,
+    /// Whether every signatory marked a relevant authority (`002 1.18`) may claim it.
+    pub relevant_authorities: bool,
+    /// Levels of need at which it may be claimed.
+    pub levels_of_need: Vec<LevelOfNeed>,
+}
+
+impl GatewayRule {
+    /// Whether this signatory, as the requester, may claim the gateway.
+    pub fn may_claim(&self, requester: &Signatory) -> bool {
+        self.agency_kinds.contains(&requester.kind)
+            || self.agencies.contains(&requester.agency_id)
+            || (self.relevant_authorities && requester.relevant_authority)
+    }
+
+    /// Whether the gateway may be claimed at this level of need.
+    pub fn allows_level(&self, level: LevelOfNeed) -> bool {
+        self.levels_of_need.contains(&level)
+    }
+
+    /// The rule the documents give for a gateway a protocol file does not describe, if they
+    /// give one:
+    ///
+    /// - s47 Children Act 1989: enquiries where there is "reasonable cause to suspect that a
+    ///   child … is suffering, or is likely to suffer, significant harm", by the local
+    ///   authority's children's social care and the bodies s47(9)–(11) bind to assist it
+    ///   (police, health, education): at significant harm and immediate risk only (`002 App.2`
+    ///   Q1 and Safeguarding);
+    /// - s14B and s16H Children Act 2004: the safeguarding partners (local authority, health,
+    ///   police: s16E) requiring information for their functions, such as case reviews
+    ///   (`001` Legislative framework, `002 1.3`, `002 1.17`), at any level;
+    /// - s115 Crime and Disorder Act 1998: relevant authorities only (`002 1.18`), at any level.
+    ///
+    /// Other gateways (s17, s11, a court order, s36 CTSA) have no default: any signatory may
+    /// claim them at any level unless the protocol says otherwise.
+    pub fn default_for(gateway: StatutoryGateway) -> Option<&'static GatewayRule> {
+        DEFAULT_GATEWAY_RULES.iter().find(|r| r.gateway == gateway)
+    }
+}
+
+static DEFAULT_GATEWAY_RULES: LazyLock<Vec<GatewayRule>> = LazyLock::new(|| {
+    use AgencyKind::{Education, Health, LocalAuthority, Police};
+    let partners = || vec![LocalAuthority, Health, Police];
+    vec![
+        GatewayRule {
+            gateway: StatutoryGateway::Ca1989S47,
+            source: "Children Act 1989 s47(1), (9)-(11); 002 App.2 Q1, 002 App.2 Safeguarding"
+                .to_owned(),
+            agency_kinds: vec![LocalAuthority, Police, Health, Education],
+            agencies: Vec::new(),
+            relevant_authorities: false,
+            levels_of_need: vec![LevelOfNeed::SignificantHarm, LevelOfNeed::ImmediateRisk],
+        },
+        GatewayRule {
+            gateway: StatutoryGateway::Ca2004S14b,
+            source: "Children Act 2004 s14B; 001 Legislative framework, 002 1.3".to_owned(),
+            agency_kinds: partners(),
+            agencies: Vec::new(),
+            relevant_authorities: false,
+            levels_of_need: LevelOfNeed::ALL.to_vec(),
+        },
+        GatewayRule {
+            gateway: StatutoryGateway::Ca2004S16h,
+            source: "Children Act 2004 s16E, s16H; 001 Legislative framework, 002 1.17".to_owned(),
+            agency_kinds: partners(),
+            agencies: Vec::new(),
+            relevant_authorities: false,
+            levels_of_need: LevelOfNeed::ALL.to_vec(),
+        },
+        GatewayRule {
+            gateway: StatutoryGateway::Cda1998S115,
+            source: "Crime and Disorder Act 1998 s115; 002 1.18".to_owned(),
+            agency_kinds: Vec::new(),
+            agencies: Vec::new(),
+            relevant_authorities: true,
+            levels_of_need: LevelOfNeed::ALL.to_vec(),
+        },
+    ]
+});
+
 /// A data category (`003 e)`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataCategory {
@@ -165,6 +268,16 @@ impl Protocol {
 
     pub fn purpose(&self, id: &PurposeId) -> Option<&Purpose> {
         self.purposes.iter().find(|p| &p.id == id)
+    }
+
+    /// Who may claim `gateway` at which levels of need: the file's `[[gateway]]` entry, else
+    /// the documents' default ([`GatewayRule::default_for`]); `None` when neither says
+    /// (anyone may claim it, at any level).
+    pub fn gateway_rule(&self, gateway: StatutoryGateway) -> Option<&GatewayRule> {
+        self.gateway_rules
+            .iter()
+            .find(|r| r.gateway == gateway)
+            .or_else(|| GatewayRule::default_for(gateway))
     }
 
     pub fn category(&self, id: &CategoryId) -> Option<&DataCategory> {

@@ -1245,3 +1245,194 @@ fn content_may_not_outlive_its_decision_record() {
         ["protocol.repeat_window_days", "purpose[0].retention_days"]
     );
 }
+
+// [[gateway]]: who may claim which statutory gateway, at which levels of need
+
+const GATEWAY_S47: &str = r#"
+[[gateway]]
+gateway = "ca1989_s47"
+source = "Children Act 1989 s47; 002 App.2 Q1"
+agency_kinds = ["local_authority", "police"]
+agencies = ["example-council"]
+levels_of_need = ["significant_harm", "immediate_risk"]
+"#;
+
+#[test]
+fn gateway_entries_load_and_replace_the_documents_default() {
+    let p = parse_protocol(&format!("{MINIMAL}{GATEWAY_S47}"), "test.toml").unwrap();
+    assert_eq!(p.gateway_rules.len(), 1);
+    let rule = p.gateway_rule(StatutoryGateway::Ca1989S47).unwrap();
+    assert_eq!(rule.source, "Children Act 1989 s47; 002 App.2 Q1");
+    assert_eq!(
+        rule.agency_kinds,
+        [AgencyKind::LocalAuthority, AgencyKind::Police]
+    );
+    assert_eq!(rule.agencies, [agency("example-council")]);
+    assert!(!rule.relevant_authorities);
+    assert!(rule.allows_level(LevelOfNeed::SignificantHarm));
+    assert!(!rule.allows_level(LevelOfNeed::ChildInNeed));
+    assert!(rule.may_claim(&p.signatories[0]));
+    // Gateways the file leaves out follow the documents: s115 to relevant authorities, s16H to
+    // the safeguarding partners; s17 has no rule.
+    let s115 = p.gateway_rule(StatutoryGateway::Cda1998S115).unwrap();
+    assert!(s115.relevant_authorities && s115.levels_of_need == LevelOfNeed::ALL);
+    let s16h = p.gateway_rule(StatutoryGateway::Ca2004S16h).unwrap();
+    assert_eq!(
+        s16h.agency_kinds,
+        [
+            AgencyKind::LocalAuthority,
+            AgencyKind::Health,
+            AgencyKind::Police
+        ]
+    );
+    assert_eq!(p.gateway_rule(StatutoryGateway::Ca1989S17), None);
+}
+
+/// `002 App.2` Q1: s47 is "a legal basis or statutory duty", and s47 enquiries are for
+/// "reasonable cause to suspect" significant harm: by default it may be claimed by children's
+/// social care and those s47(9)-(11) bind to assist it, at significant harm or immediate risk.
+#[test]
+fn without_a_gateway_table_s47_follows_the_documents() {
+    let p = parse_protocol(MINIMAL, "test.toml").unwrap();
+    assert!(p.gateway_rules.is_empty());
+    let rule = p.gateway_rule(StatutoryGateway::Ca1989S47).unwrap();
+    assert_eq!(
+        rule.levels_of_need,
+        [LevelOfNeed::SignificantHarm, LevelOfNeed::ImmediateRisk]
+    );
+    assert_eq!(
+        rule.agency_kinds,
+        [
+            AgencyKind::LocalAuthority,
+            AgencyKind::Police,
+            AgencyKind::Health,
+            AgencyKind::Education
+        ]
+    );
+    assert!(rule.source.contains("002 App.2 Q1"));
+}
+
+#[test]
+fn gateway_entries_report_every_mistake() {
+    let text = format!(
+        r#"{MINIMAL}
+[[gateway]]
+gateway = "s47"
+source = "x"
+agency_kinds = ["constabulary"]
+agencies = ["example-council", "nowhere-council", "example-council"]
+levels_of_need = []
+reason = "typo"
+
+[[gateway]]
+gateway = "ca2004_s16h"
+source = ""
+levels_of_need = ["early_help", "early_help"]
+
+[[gateway]]
+gateway = "ca2004_s16h"
+source = "Children Act 2004 s16H"
+relevant_authorities = "yes"
+levels_of_need = ["significant_harm"]
+"#
+    );
+    let gateways = StatutoryGateway::ALL
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let gateway_reason = format!("unknown value \"s47\"; expected one of: {gateways}");
+    assert_eq!(
+        errors(&text),
+        pairs(&[
+            ("gateway[0].gateway", gateway_reason.as_str()),
+            (
+                "gateway[0].agency_kinds[0]",
+                r#"unknown value "constabulary"; expected one of: local_authority, police, health, education, youth_offending, probation, voluntary, other"#
+            ),
+            (
+                "gateway[0].agencies[1]",
+                r#"unknown agency "nowhere-council": not the agency_id of any [[signatory]]"#
+            ),
+            (
+                "gateway[0].agencies[2]",
+                r#""example-council" is listed twice"#
+            ),
+            (
+                "gateway[0].levels_of_need",
+                "at least one level of need is required"
+            ),
+            ("gateway[0].reason", "unknown key"),
+            ("gateway[1].source", "must not be empty"),
+            (
+                "gateway[1].levels_of_need[1]",
+                r#""early_help" is listed twice"#
+            ),
+            (
+                "gateway[1]",
+                "no one may claim this gateway: list agency_kinds or agencies, or set relevant_authorities = true"
+            ),
+            (
+                "gateway[2].relevant_authorities",
+                "expected true or false, found string"
+            ),
+            (
+                "gateway[2]",
+                "no one may claim this gateway: list agency_kinds or agencies, or set relevant_authorities = true"
+            ),
+            (
+                "gateway[2].gateway",
+                r#"duplicate gateway id "ca2004_s16h" (first used by gateway[1])"#
+            ),
+        ])
+    );
+}
+
+#[test]
+fn example_protocols_say_who_may_claim_their_gateways() {
+    let sandwell = load_example("sandwell-partnership.toml");
+    let s47 = sandwell.gateway_rule(StatutoryGateway::Ca1989S47).unwrap();
+    assert_eq!(
+        s47.levels_of_need,
+        [LevelOfNeed::SignificantHarm, LevelOfNeed::ImmediateRisk]
+    );
+    let school = sandwell.signatory(&agency("sandwell-schools")).unwrap();
+    let nspcc = sandwell.signatory(&agency("nspcc")).unwrap();
+    assert!(s47.may_claim(school) && !s47.may_claim(nspcc));
+    // s14B / s16H: the four statutory safeguarding partners of 002 1.4, and no one else.
+    for g in [StatutoryGateway::Ca2004S14b, StatutoryGateway::Ca2004S16h] {
+        let rule = sandwell.gateway_rule(g).unwrap();
+        let partners: Vec<&str> = sandwell
+            .signatories
+            .iter()
+            .filter(|s| rule.may_claim(s))
+            .map(|s| s.agency_id.as_str())
+            .collect();
+        assert_eq!(
+            partners,
+            [
+                "sandwell-council",
+                "sandwell-childrens-trust",
+                "black-country-ccg",
+                "west-midlands-police"
+            ]
+        );
+    }
+    let s115 = sandwell
+        .gateway_rule(StatutoryGateway::Cda1998S115)
+        .unwrap();
+    assert!(s115.relevant_authorities);
+    let banes = load_example("banes-guidance.toml");
+    assert_eq!(
+        banes
+            .gateway_rule(StatutoryGateway::Ca1989S47)
+            .map(|r| r.levels_of_need.clone()),
+        Some(vec![
+            LevelOfNeed::SignificantHarm,
+            LevelOfNeed::ImmediateRisk
+        ])
+    );
+    let prevent = load_example("prevent-channel.toml");
+    let s36 = prevent.gateway_rule(StatutoryGateway::Ctsa2015S36).unwrap();
+    assert!(prevent.signatories.iter().all(|s| s36.may_claim(s)));
+}

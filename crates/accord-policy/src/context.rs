@@ -3,8 +3,8 @@
 
 use accord_domain::{
     CategoryId, CategoryRequest, ConsentGiver, ConsentRequirement, ConsentStatus, DataCategory,
-    ExchangeState, Finding, History, PriorExchange, Protocol, Purpose, Request, Severity,
-    StatutoryGateway,
+    ExchangeState, Finding, History, LevelOfNeed, PriorExchange, Protocol, Purpose, Request,
+    Severity, Signatory, StatutoryGateway,
 };
 use time::{Date, Duration, OffsetDateTime};
 
@@ -16,6 +16,11 @@ use crate::catalogue::RuleInfo;
 /// s14B and s16H Children Act 2004 (a partnership may require information, `002 1.3`), a court
 /// order, and s36–38 CTSA 2015 for Channel (`003 d)`). Powers such as s115 Crime and Disorder
 /// Act or s17 are deliberately not here: they permit sharing, they do not require it.
+///
+/// A duty binds only the bodies it names, in the circumstances it names: a gateway counts as a
+/// duty only when the protocol lets this requester claim it at this level of need
+/// ([`claim_allowed`]). s47 claimed at the child-in-need level, or by an agency the protocol
+/// does not name, is no duty and overrides no one's refusal.
 pub const DUTY_GATEWAYS: &[StatutoryGateway] = &[
     StatutoryGateway::Ca1989S47,
     StatutoryGateway::Ca2004S14b,
@@ -65,6 +70,8 @@ pub(crate) struct Cx<'a> {
     pub now: OffsetDateTime,
     pub today: Date,
     pub purpose: Option<&'a Purpose>,
+    /// The requesting agency's entry in the protocol, when it has one.
+    pub requester: Option<&'a Signatory>,
     /// The protocol's consent rule for this purpose and level of need (`Sought`, the
     /// documents' default, when the purpose is unknown).
     pub requirement: ConsentRequirement,
@@ -74,7 +81,8 @@ pub(crate) struct Cx<'a> {
     /// Consent was obtained and nothing makes it invalid (a child under the capacity age
     /// with neither a capacity assessment nor parental consent recorded, `004 App.1`).
     pub consent_valid: bool,
-    /// A gateway the purpose allows that puts a duty to share (see [`DUTY_GATEWAYS`]).
+    /// A gateway the purpose allows that puts a duty to share (see [`DUTY_GATEWAYS`]) and that
+    /// the protocol lets this requester claim at this level of need.
     pub duty_gateway: Option<StatutoryGateway>,
     /// The requested categories in request order.
     pub sought: Vec<Sought<'a>>,
@@ -139,13 +147,13 @@ impl<'a> Cx<'a> {
             open_duplicate,
         } = earlier_exchanges(protocol, request, history, now);
 
+        let requester = protocol.signatory(&request.requesting_agency);
         let duty_gateway = purpose.and_then(|p| {
-            request
-                .lawful_basis
-                .gateways
-                .iter()
-                .copied()
-                .find(|g| DUTY_GATEWAYS.contains(g) && p.gateways.contains(g))
+            request.lawful_basis.gateways.iter().copied().find(|g| {
+                DUTY_GATEWAYS.contains(g)
+                    && p.gateways.contains(g)
+                    && claim_allowed(protocol, requester, request.level_of_need, *g)
+            })
         });
 
         let mut cx = Cx {
@@ -154,6 +162,7 @@ impl<'a> Cx<'a> {
             now,
             today,
             purpose,
+            requester,
             requirement,
             identifiable,
             consent_valid: false,
@@ -259,6 +268,21 @@ impl<'a> Cx<'a> {
             }
         }
         (findings, proposed, trimmed)
+    }
+}
+
+/// Whether `requester` may claim `gateway` at `level` under the protocol's gateway table
+/// (`[[gateway]]`, or the documents' default for it). A gateway with no rule may be claimed by
+/// anyone; an agency that is not a signatory may claim none that has one.
+pub(crate) fn claim_allowed(
+    protocol: &Protocol,
+    requester: Option<&Signatory>,
+    level: LevelOfNeed,
+    gateway: StatutoryGateway,
+) -> bool {
+    match protocol.gateway_rule(gateway) {
+        None => true,
+        Some(rule) => rule.allows_level(level) && requester.is_some_and(|s| rule.may_claim(s)),
     }
 }
 

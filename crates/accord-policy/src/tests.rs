@@ -135,6 +135,17 @@ fn r03_gateway_case() -> Case {
     Case::new(r)
 }
 
+/// A school claims s47 at the child-in-need level, and the parent refused consent.
+fn r03_gateway_claim_case() -> Case {
+    let mut r = s47_request();
+    r.requesting_agency = id(SCHOOL);
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::Refused);
+    consent.given_by = Some(ConsentGiver::ParentalResponsibility);
+    r.consent = consent;
+    Case::new(r)
+}
+
 fn r03_special_case() -> Case {
     let mut r = s47_request();
     r.lawful_basis.special_condition = SpecialCondition::None;
@@ -169,6 +180,20 @@ fn r06_required_case() -> Case {
     let mut r = early_help_request();
     let mut consent = accord_domain::Consent::with_status(ConsentStatus::NotSought);
     consent.not_sought_reasons = vec![NotSoughtReason::UnjustifiedDelay];
+    r.consent = consent;
+    Case::new(r)
+}
+
+/// The police at the early-help level, consent not sought because seeking it would prejudice
+/// the prevention of crime.
+fn r06_crime_exception_case() -> Case {
+    let mut r = early_help_request();
+    r.requesting_agency = id(POLICE);
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::NotSought);
+    consent.not_sought_reasons = vec![NotSoughtReason::PrejudiceCrimePrevention];
+    consent.not_sought_detail =
+        "The father is suspected of supplying drugs from the home; asking would alert him."
+            .to_owned();
     r.consent = consent;
     Case::new(r)
 }
@@ -399,11 +424,13 @@ fn all_cases() -> Vec<(&'static str, Case)> {
         ("r02 past review", r02_past_review_case()),
         ("r03 basis", r03_basis_case()),
         ("r03 gateway", r03_gateway_case()),
+        ("r03 gateway claim", r03_gateway_claim_case()),
         ("r03 special", r03_special_case()),
         ("r04", r04_case()),
         ("r05", r05_case()),
         ("r12", r12_case()),
         ("r06 required", r06_required_case()),
+        ("r06 crime exception", r06_crime_exception_case()),
         ("r06 not explicit", r06_not_explicit_case()),
         ("r21", r21_case()),
         ("r07 refused", r07_refused_case()),
@@ -592,6 +619,148 @@ fn r03_gateway_not_allowed_refuses_s47_claimed_for_early_help() {
     refused(&a);
 }
 
+/// `002 App.2` Q1: "Is there a legal basis or statutory duty for sharing the information?
+/// (e.g. s47 of the Children Act 1989 …)"; s47 is for "reasonable cause to suspect that a child
+/// … is suffering, or is likely to suffer, significant harm". A school claiming it at the
+/// child-in-need level, with consent refused, used to get only warnings (the claim counted as
+/// a statutory duty overriding the refusal) and go to approval. It is refused, and the claim
+/// overrides nothing.
+#[test]
+fn r03_gateway_claim_not_allowed_refuses_a_school_claiming_s47_at_child_in_need() {
+    let a = r03_gateway_claim_case().assess();
+    let f = expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    assert!(f.message.contains("ca1989_s47"), "{}", f.message);
+    assert!(f.message.contains("\"child_in_need\""), "{}", f.message);
+    assert!(f.message.contains("significant_harm and immediate_risk"));
+    // The documents' default is quoted with its clause.
+    assert!(f.message.contains("002 App.2 Q1"), "{}", f.message);
+    // The school may assist s47 enquiries, so only the level is wrong.
+    assert!(!f.message.contains("Oak Primary School"), "{}", f.message);
+    // Not a statutory duty: the refusal of consent stands.
+    expect(&a, &r07_consent_refused::INFO, Severity::Blocking);
+    absent(&a, &r07_sharing_against_wishes::INFO);
+    refused(&a);
+}
+
+/// The same school at significant harm: s47(9)-(11) binds education to assist the enquiries, so
+/// the claim stands, and refused consent is weighed by the IG lead (`002 App.2` Q5: "Where there
+/// is a clear risk of significant harm to a child, the public interest test will almost
+/// certainly be satisfied").
+#[test]
+fn r03_gateway_claim_not_allowed_lets_a_school_assist_s47_at_significant_harm() {
+    let mut c = r03_gateway_claim_case();
+    c.request.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = c.assess();
+    absent(&a, &r03_gateway_claim_not_allowed::INFO);
+    expect(&a, &r07_sharing_against_wishes::INFO, Severity::Warning);
+    proceeds(&a);
+}
+
+/// A voluntary organisation is not one of the bodies s47 names (`002 App.2` Q1: a power or duty
+/// "which limits … who the information can be shared with"): refused at any level, and its
+/// claim supports no "consent not required" either (`002 6.7`: only "a requirement by law").
+#[test]
+fn r03_gateway_claim_not_allowed_refuses_s47_claimed_by_a_charity() {
+    let mut r = s47_request();
+    r.requesting_agency = id(CHARITY);
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::NotRequired);
+    consent.not_required_reason = Some(NotRequiredReason::StatutoryDuty);
+    r.consent = consent;
+    let a = Case::new(r.clone()).assess();
+    let f = expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    assert!(
+        f.message
+            .contains("Youth Support (a registered charity) (voluntary)"),
+        "{}",
+        f.message
+    );
+    expect(&a, &r08_not_required_unsupported::INFO, Severity::Blocking);
+    refused(&a);
+    // At significant harm the level is right but the claimant still is not.
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = Case::new(r).assess();
+    let f = expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    assert!(!f.message.contains("level of need \""), "{}", f.message);
+    refused(&a);
+}
+
+/// `001` Legislative framework: "Safeguarding partners … can require a person or body to
+/// comply with a request for information, as outlined in sections 16H and 14B … This can only
+/// take place when the information requested is for the purpose of enabling or assisting the
+/// safeguarding partners … to perform their functions." A school is not a safeguarding partner.
+#[test]
+fn r03_gateway_claim_not_allowed_keeps_s16h_to_the_safeguarding_partners() {
+    let mut r = case_review_request();
+    r.requesting_agency = id(SCHOOL);
+    let a = Case::new(r).assess();
+    let f = expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    assert!(f.message.contains("ca2004_s16h"), "{}", f.message);
+    refused(&a);
+    // The trust (local authority children's social care) is one.
+    proceeds(&Case::new(case_review_request()).assess());
+}
+
+/// The protocol decides who may claim which gateway (`[[gateway]]`): a partnership that names
+/// a voluntary body among those assisting s47 enquiries lets it claim s47.
+#[test]
+fn r03_gateway_claim_not_allowed_follows_the_protocols_gateway_table() {
+    let mut r = s47_request();
+    r.requesting_agency = id(CHARITY);
+    let mut c = Case::new(r);
+    let mut rule = accord_domain::GatewayRule::default_for(StatutoryGateway::Ca1989S47)
+        .unwrap()
+        .clone();
+    rule.agencies.push(id(CHARITY));
+    rule.source = "Local s47 protocol 4.2".to_owned();
+    c.protocol.gateway_rules.push(rule.clone());
+    let a = c.assess();
+    absent(&a, &r03_gateway_claim_not_allowed::INFO);
+    proceeds(&a);
+    // A protocol that keeps s47 to children's social care refuses the police, citing its own
+    // clause.
+    let mut c = Case::new(s47_request());
+    c.request.requesting_agency = id(POLICE);
+    c.request.holding_agency = id(HEALTH);
+    rule.agency_kinds = vec![accord_domain::AgencyKind::LocalAuthority];
+    rule.agencies.clear();
+    c.protocol.gateway_rules = vec![rule];
+    let a = c.assess();
+    let f = expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    assert!(
+        f.message.contains("Local s47 protocol 4.2"),
+        "{}",
+        f.message
+    );
+    refused(&a);
+}
+
+/// s115 by a body that is not a relevant authority is R04's finding (`002 1.18`), reported once;
+/// a protocol may restrict s115 further among relevant authorities.
+#[test]
+fn r03_gateway_claim_not_allowed_leaves_s115_relevant_authorities_to_r04() {
+    let a = r04_case().assess();
+    expect(
+        &a,
+        &r04_s115_not_relevant_authority::INFO,
+        Severity::Blocking,
+    );
+    absent(&a, &r03_gateway_claim_not_allowed::INFO);
+    let mut c = Case::new(s47_request());
+    c.request.lawful_basis.gateways = vec![StatutoryGateway::Cda1998S115];
+    c.protocol.gateway_rules.push(accord_domain::GatewayRule {
+        gateway: StatutoryGateway::Cda1998S115,
+        source: "Local crime and disorder protocol".to_owned(),
+        agency_kinds: vec![accord_domain::AgencyKind::Police],
+        agencies: Vec::new(),
+        relevant_authorities: false,
+        levels_of_need: LevelOfNeed::ALL.to_vec(),
+    });
+    let a = c.assess();
+    expect(&a, &r03_gateway_claim_not_allowed::INFO, Severity::Blocking);
+    absent(&a, &r04_s115_not_relevant_authority::INFO);
+}
+
 #[test]
 fn r03_special_category_without_condition_refuses_offending_history_without_condition() {
     let a = r03_special_case().assess();
@@ -669,6 +838,65 @@ fn r06_explicit_consent_required_follows_the_protocol_for_case_reviews() {
     // With explicit consent recorded, the consent-based protocol lets it through.
     c.request.consent = explicit_parental_consent();
     proceeds(&c.assess());
+}
+
+/// `002 6.3`: "Consent should not be sought if doing so would: … prejudice the prevention,
+/// detection or prosecution of a serious crime"; `002 App.2` ("When not to seek consent"):
+/// "Prejudice the prevention or detection of a serious crime". Where the protocol requires
+/// explicit consent (early help), not seeking it for that reason goes to approval flagged, with
+/// the exception and its source explained; for any other reason, or none, R06 still refuses.
+#[test]
+fn r06_not_sought_crime_exception_sends_early_help_to_approval_flagged() {
+    let a = r06_crime_exception_case().assess();
+    let f = expect(&a, &r06_not_sought_crime_exception::INFO, Severity::Warning);
+    assert!(f.message.contains("002 6.3"), "{}", f.message);
+    assert!(f
+        .message
+        .contains("prevention, detection or prosecution of a serious crime"));
+    assert!(
+        f.message.contains("asking would alert him"),
+        "{}",
+        f.message
+    );
+    absent(&a, &r06_explicit_consent_required::INFO);
+    proceeds(&a);
+    // Shared without consent: the purpose's approvers for that decide.
+    expect(&a, &r24_without_consent_approval::INFO, Severity::Info);
+
+    // The same request without that reason is still refused.
+    let mut c = r06_crime_exception_case();
+    c.request.consent.not_sought_reasons = vec![NotSoughtReason::UnjustifiedDelay];
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    absent(&a, &r06_not_sought_crime_exception::INFO);
+    refused(&a);
+    c.request.consent.not_sought_reasons.clear();
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    refused(&a);
+}
+
+/// The exception is to seeking consent, not to a refusal, and does not make consent a lawful
+/// basis one does not have (`002 App.2` Q4: consent "must be freely given, informed and
+/// explicit").
+#[test]
+fn r06_not_sought_crime_exception_covers_neither_refusal_nor_a_consent_basis() {
+    let mut c = r06_crime_exception_case();
+    c.request.lawful_basis.article6 = LawfulBasis::Consent;
+    let a = c.assess();
+    expect(
+        &a,
+        &r21_consent_basis_without_consent::INFO,
+        Severity::Blocking,
+    );
+    refused(&a);
+    let mut c = r06_crime_exception_case();
+    let mut consent = accord_domain::Consent::with_status(ConsentStatus::Refused);
+    consent.given_by = Some(ConsentGiver::ParentalResponsibility);
+    c.request.consent = consent;
+    let a = c.assess();
+    expect(&a, &r06_explicit_consent_required::INFO, Severity::Blocking);
+    absent(&a, &r06_not_sought_crime_exception::INFO);
 }
 
 #[test]
@@ -1104,6 +1332,51 @@ fn r15_not_informing_without_reason_warns() {
         &r15_not_informing_without_reason::INFO,
         Severity::Warning,
     );
+    proceeds(&a);
+}
+
+/// The reasons the API used to demand of every request are the check's to ask for, and only
+/// where the documents do. `004 FAQ`: "It is not good practice to use lack of consent to share
+/// information when consent has not been attempted" (R08, where the protocol says consent should
+/// be sought); `001 How`: inform the individual "as long as doing so does not create or
+/// increase the risk of harm" (R15, when someone is identifiable). Where consent is not required
+/// (`002 App.2` Safeguarding: "consent is not required") or the information identifies no one
+/// (`002 App.2` Q2), no reason is asked for.
+#[test]
+fn r08_and_r15_ask_for_reasons_only_where_the_documents_do() {
+    // Not sought, no reason, not telling the family and no reason why: child in need.
+    let mut r = r08_not_sought_case().request;
+    r.notification.will_inform = false;
+    r.notification.reason_not_informing.clear();
+    let a = Case::new(r.clone()).assess();
+    expect(&a, &r08_not_sought_without_reason::INFO, Severity::Blocking);
+    expect(
+        &a,
+        &r15_not_informing_without_reason::INFO,
+        Severity::Warning,
+    );
+    refused(&a);
+    // At significant harm on the s47 purpose consent is not required: no reason is needed.
+    r.purpose = id(S47);
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    r.lawful_basis.gateways = vec![StatutoryGateway::Ca1989S47];
+    let a = Case::new(r.clone()).assess();
+    absent(&a, &r08_not_sought_without_reason::INFO);
+    expect(
+        &a,
+        &r15_not_informing_without_reason::INFO,
+        Severity::Warning,
+    );
+    proceeds(&a);
+    // Identifying no one, neither reason is needed.
+    r.child.identifiable = false;
+    r.child.identifiers.clear();
+    r.purpose = id(CHILD_IN_NEED);
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    r.lawful_basis.gateways = vec![StatutoryGateway::Ca1989S17];
+    let a = Case::new(r).assess();
+    absent(&a, &r08_not_sought_without_reason::INFO);
+    absent(&a, &r15_not_informing_without_reason::INFO);
     proceeds(&a);
 }
 

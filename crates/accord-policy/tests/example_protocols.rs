@@ -16,7 +16,10 @@ use accord_domain::{
     LevelOfNeed, NotRequiredReason, Outcome, Protocol, Request, SpecialCondition, Urgency,
 };
 use accord_policy::assess;
-use accord_policy::rules::r06_explicit_consent_required;
+use accord_policy::rules::{
+    r03_gateway_claim_not_allowed, r06_explicit_consent_required, r06_not_sought_crime_exception,
+    r07_consent_refused,
+};
 use fixture::*;
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -51,7 +54,9 @@ fn examples() -> Vec<(&'static str, Protocol)> {
 
 /// A request for `purpose` built only from what the protocol allows for it: its first lawful
 /// basis, special condition and gateway, its first three categories (each with a reason), a
-/// relevant authority asking another active signatory, with explicit parental consent.
+/// relevant authority asking another active signatory, with explicit parental consent, at the
+/// child-in-need level, or at the first level its gateway may be claimed at (`[[gateway]]`:
+/// s47 only at significant harm or immediate risk).
 fn request_for(p: &Protocol, purpose: &str) -> Request {
     let purpose = p.purpose(&id(purpose)).unwrap();
     let requester = p
@@ -82,6 +87,11 @@ fn request_for(p: &Protocol, purpose: &str) -> Request {
             .unwrap_or(SpecialCondition::None),
         gateways: purpose.gateways.iter().take(1).copied().collect(),
     };
+    if let Some(rule) = purpose.gateways.first().and_then(|g| p.gateway_rule(*g)) {
+        if !rule.allows_level(r.level_of_need) {
+            r.level_of_need = rule.levels_of_need[0];
+        }
+    }
     r.consent = explicit_parental_consent();
     r.categories = purpose
         .categories
@@ -161,4 +171,61 @@ fn sandwell_early_help_needs_explicit_consent() {
     assert_eq!(run(&sandwell, &r).outcome, Outcome::Refuse);
     r.consent.explicit = true;
     assert_eq!(run(&sandwell, &r).outcome, Outcome::ProceedToApproval);
+}
+
+/// The symptom, on the Sandwell file: a school claiming s47 at the child-in-need level with
+/// consent refused. `002 App.2` Q1 asks for "a legal basis or statutory duty (e.g. s47 of the
+/// Children Act 1989 …)" and whether it "limits … who the information can be shared with"; the
+/// file allows s47 only at significant harm or immediate risk, so the claim is refused and is
+/// no duty overriding the refusal.
+#[test]
+fn sandwell_refuses_a_school_claiming_s47_at_child_in_need() {
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = request_for(&sandwell, "s47-enquiry");
+    r.requesting_agency = id("sandwell-schools");
+    r.holding_agency = id("sandwell-childrens-trust");
+    r.level_of_need = LevelOfNeed::ChildInNeed;
+    r.lawful_basis.gateways = vec![accord_domain::StatutoryGateway::Ca1989S47];
+    r.consent = Consent::with_status(ConsentStatus::Refused);
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::Refuse, "{:#?}", a.findings);
+    let ids: Vec<&str> = a.blocking().map(|f| f.rule_id.as_str()).collect();
+    assert!(ids.contains(&r03_gateway_claim_not_allowed::ID), "{ids:?}");
+    assert!(ids.contains(&r07_consent_refused::ID), "{ids:?}");
+    // At significant harm the school assists the s47 enquiry (s47(9)-(11)).
+    r.level_of_need = LevelOfNeed::SignificantHarm;
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+}
+
+/// The symptom, on the Sandwell file: a police request under s115 at the early-help level, where
+/// the protocol requires explicit consent (`002 App.2` Early Help), with consent not sought
+/// because it would prejudice the prevention of crime. `002 6.3`: "Consent should not be sought
+/// if doing so would: … prejudice the prevention, detection or prosecution of a serious crime".
+/// It goes to approval with the exception explained; without that reason R06 still refuses.
+#[test]
+fn sandwell_s115_at_early_help_honours_the_crime_exception() {
+    let sandwell = load("sandwell-partnership.toml");
+    let mut r = request_for(&sandwell, "crime-prevention-s115");
+    r.requesting_agency = id("west-midlands-police");
+    r.holding_agency = id("sandwell-schools");
+    r.level_of_need = LevelOfNeed::EarlyHelp;
+    let mut consent = Consent::with_status(ConsentStatus::NotSought);
+    consent.not_sought_reasons = vec![accord_domain::NotSoughtReason::PrejudiceCrimePrevention];
+    r.consent = consent;
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::ProceedToApproval, "{:#?}", a.findings);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule_id == r06_not_sought_crime_exception::ID)
+        .unwrap();
+    assert_eq!(f.source, "002 6.3, 002 App.2, 004 App.1");
+
+    r.consent.not_sought_reasons = vec![accord_domain::NotSoughtReason::ImbalanceOfPower];
+    let a = run(&sandwell, &r);
+    assert_eq!(a.outcome, Outcome::Refuse);
+    assert!(a
+        .blocking()
+        .any(|f| f.rule_id == r06_explicit_consent_required::ID));
 }

@@ -15,7 +15,8 @@
 //!    identities and fingerprints claimed by two signatories;
 //! 4. every `[[purpose]]` in file order (`consent` and `deadlines` inside it; its
 //!    `retention_days` against `record_retention`), then duplicate purpose ids;
-//! 5. unknown top-level keys.
+//! 5. every `[[gateway]]` in file order, then gateways described twice;
+//! 6. unknown top-level keys.
 //!
 //! Within one table, keys are checked in the documented order and unknown keys come last,
 //! sorted by name. Invalid TOML stops at the first syntax error, with its line and column.

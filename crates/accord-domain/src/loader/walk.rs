@@ -11,11 +11,13 @@ use crate::enums::{
     StatutoryGateway, Urgency,
 };
 use crate::ids::{AgencyId, CategoryId, IdError, ProtocolId, PurposeId};
-use crate::protocol::{DataCategory, Protocol, Purpose, Signatory};
+use crate::protocol::{DataCategory, GatewayRule, Protocol, Purpose, Signatory};
 use crate::record::RecordRetention;
 
 use super::values::*;
 use super::ProtocolError;
+
+mod gateway;
 
 pub(super) struct Walker {
     pub(super) file: String,
@@ -108,7 +110,16 @@ impl Walker {
     }
 
     fn boolean(&mut self, obj: &mut Obj<'_>, key: &'static str) -> Option<bool> {
-        match self.get(obj, key, true)? {
+        self.boolean_opt(obj, key, true)
+    }
+
+    fn boolean_opt(
+        &mut self,
+        obj: &mut Obj<'_>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<bool> {
+        match self.get(obj, key, required)? {
             Value::Boolean(b) => Some(*b),
             other => {
                 self.err(
@@ -286,8 +297,17 @@ impl Walker {
     }
 
     fn tables<'a>(&mut self, root: &mut Obj<'a>, key: &'static str) -> Vec<Obj<'a>> {
+        self.tables_opt(root, key, true)
+    }
+
+    fn tables_opt<'a>(
+        &mut self,
+        root: &mut Obj<'a>,
+        key: &'static str,
+        required: bool,
+    ) -> Vec<Obj<'a>> {
         let mut out = Vec::new();
-        for (path, v) in self.array(root, key, true).unwrap_or_default() {
+        for (path, v) in self.array(root, key, required).unwrap_or_default() {
             match v {
                 Value::Table(t) => out.push(Obj {
                     path,
@@ -353,6 +373,19 @@ impl Walker {
             .collect();
         self.duplicates("purpose", &purpose_ids);
 
+        // Optional: gateways a file leaves out follow the documents' defaults.
+        let gateway_objs = self.tables_opt(&mut root, "gateway", false);
+        let gateway_words = raw_strings(&gateway_objs, "gateway");
+        let agencies: BTreeSet<AgencyId> = agency_ids
+            .iter()
+            .filter_map(|(_, id)| AgencyId::parse(id).ok())
+            .collect();
+        let gateway_rules: Vec<GatewayRule> = gateway_objs
+            .into_iter()
+            .filter_map(|o| self.gateway_rule(o, &agencies))
+            .collect();
+        self.duplicates("gateway", &gateway_words);
+
         self.finish(root);
 
         let head = head?;
@@ -368,6 +401,7 @@ impl Walker {
             signatories,
             purposes,
             categories,
+            gateway_rules,
         })
     }
 

@@ -86,6 +86,103 @@ pub mod r03_gateway_not_allowed {
     }
 }
 
+/// A statutory gateway is claimed by an agency, or at a level of need, that the protocol does not
+/// allow for it.
+///
+/// Source: `002 App.2` Q1: "Is there a legal basis or statutory duty for sharing the
+/// information? (e.g. s47 of the Children Act 1989 …) … Was the information obtained under a
+/// specific statutory power or duty which limits what can be done with it and who the
+/// information can be shared with?"; `001` (Legislative framework): safeguarding partners "can
+/// require a person or body to comply with a request for information, as outlined in sections
+/// 16H and 14B … This can only take place when the information requested is for the purpose of
+/// enabling or assisting the safeguarding partners … to perform their functions". A gateway is
+/// the power or duty of particular bodies in particular circumstances (s47: "reasonable cause
+/// to suspect that a child … is suffering, or is likely to suffer, significant harm"), so the
+/// protocol says who may claim each and at which levels of need (`[[gateway]]`, with the
+/// documents' defaults for s47, s14B, s16H and s115). A claim outside that is refused and is no
+/// statutory duty: it overrides no refusal of consent (R07) and supports no "not required"
+/// (R08). A gateway the purpose does not rely on is R03-gateway-not-allowed's; s115 claimed by
+/// a body that is not a relevant authority is R04's.
+pub mod r03_gateway_claim_not_allowed {
+    use accord_domain::{LevelOfNeed, Severity, StatutoryGateway};
+
+    use crate::catalogue::RuleInfo;
+    use crate::context::Cx;
+    use crate::rules::list;
+
+    pub const ID: &str = "R03-gateway-claim-not-allowed";
+    pub const INFO: RuleInfo = RuleInfo {
+        id: ID,
+        source: "002 App.2 Q1, 001 Legislative framework",
+        summary: "A statutory gateway is claimed by an agency, or at a level of need, that the \
+                  protocol does not allow for it.",
+        severity: Severity::Blocking,
+    };
+
+    pub(crate) fn check(cx: &mut Cx<'_>) {
+        let Some(p) = cx.purpose else { return };
+        // An agency that never signed is refused by R02; judging its claims would repeat that.
+        let Some(requester) = cx.requester else {
+            return;
+        };
+        let level = cx.request.level_of_need;
+        for (i, &g) in cx.request.lawful_basis.gateways.iter().enumerate() {
+            if !p.gateways.contains(&g) || cx.request.lawful_basis.gateways[..i].contains(&g) {
+                continue;
+            }
+            let Some(rule) = cx.protocol.gateway_rule(g) else {
+                continue;
+            };
+            let claimant_ok = rule.may_claim(requester)
+                || (g == StatutoryGateway::Cda1998S115 && !requester.relevant_authority);
+            let level_ok = rule.allows_level(level);
+            if claimant_ok && level_ok {
+                continue;
+            }
+            let mut who: Vec<String> = Vec::new();
+            if !rule.agency_kinds.is_empty() {
+                who.push(format!(
+                    "agencies of kind {}",
+                    list(rule.agency_kinds.iter().map(|k| k.as_str()))
+                ));
+            }
+            if !rule.agencies.is_empty() {
+                who.push(list(rule.agencies.iter().map(|a| a.as_str())));
+            }
+            if rule.relevant_authorities {
+                who.push("relevant authorities".to_owned());
+            }
+            let levels = list(rule.levels_of_need.iter().map(|l| l.as_str()));
+            let what = match (claimant_ok, level_ok) {
+                (false, false) => format!(
+                    "by {} ({}) at the level of need \"{level}\"",
+                    requester.name, requester.kind
+                ),
+                (false, true) => format!("by {} ({})", requester.name, requester.kind),
+                _ => format!("at the level of need \"{level}\""),
+            };
+            let hint = if !level_ok && level < LevelOfNeed::SignificantHarm {
+                " If you have reasonable cause to suspect the child is suffering or likely to \
+                 suffer significant harm, say so in the level of need and follow your \
+                 safeguarding procedures."
+            } else {
+                ""
+            };
+            cx.flag(
+                &INFO,
+                format!(
+                    "The protocol does not allow {g} to be claimed {what}: it may be claimed by \
+                     {} at {levels} ({}). Remove it from the legal basis and rely on one that \
+                     applies; a gateway claimed outside its rule is no statutory duty, so \
+                     consent is judged as if it were not claimed.{hint}",
+                    list(who.iter().map(String::as_str)),
+                    rule.source,
+                ),
+            );
+        }
+    }
+}
+
 /// Special category data is sought without a DPA 2018 condition the purpose accepts.
 ///
 /// Source: `002 1.13`: "Where practitioners need to share special category personal data they

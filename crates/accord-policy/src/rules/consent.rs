@@ -74,6 +74,7 @@ pub mod r06_explicit_consent_required {
 
     use crate::catalogue::RuleInfo;
     use crate::context::Cx;
+    use crate::rules::r06_not_sought_crime_exception;
 
     pub const ID: &str = "R06-explicit-consent-required";
     pub const INFO: RuleInfo = RuleInfo {
@@ -89,6 +90,7 @@ pub mod r06_explicit_consent_required {
         if !cx.identifiable
             || cx.requirement != ConsentRequirement::Explicit
             || status == ConsentStatus::Obtained
+            || r06_not_sought_crime_exception::applies(cx)
         {
             return;
         }
@@ -102,6 +104,75 @@ pub mod r06_explicit_consent_required {
                  before asking. If you now believe the child is suffering or likely to suffer \
                  significant harm, the level of need is different: follow your safeguarding \
                  procedures and say so in the request.",
+                p.id, cx.request.level_of_need
+            ),
+        );
+    }
+}
+
+/// Consent was not sought where the protocol requires explicit consent, because seeking it would
+/// prejudice the prevention or detection of crime: the documented exception to R06, flagged for
+/// the IG lead instead of refused.
+///
+/// Source: `002 6.3`: "Consent should not be sought if doing so would: … prejudice the
+/// prevention, detection or prosecution of a serious crime"; `002 App.2` ("When not to seek
+/// consent"): "There are a limited number of circumstances where professional should not seek
+/// consent … Prejudice the prevention or detection of a serious crime"; `004 App.1` ("When
+/// should you not seek consent?"): "prejudice the prevention or detection of serious crime".
+/// DOMAIN.md rule 6 refuses early help without explicit consent "unless a documented exception
+/// applies". The exception is the crime one only: the other reasons on the documents' list are
+/// about significant harm (increased risk of it, delay in enquiries about it), which is a
+/// different level of need and a different consent rule (R06's message says so), or about
+/// practicality (the person cannot be found, lacks capacity), which does not lift consent the
+/// protocol requires. Sharing on the exception is sharing without consent: it goes to the
+/// approvers for that (`004 FAQ`), who must be satisfied the exception is real.
+pub mod r06_not_sought_crime_exception {
+    use accord_domain::{ConsentRequirement, ConsentStatus, NotSoughtReason, Severity};
+
+    use crate::catalogue::RuleInfo;
+    use crate::context::Cx;
+
+    pub const ID: &str = "R06-not-sought-crime-exception";
+    pub const INFO: RuleInfo = RuleInfo {
+        id: ID,
+        source: "002 6.3, 002 App.2, 004 App.1",
+        summary: "Explicit consent is required but was not sought because seeking it would \
+                  prejudice the prevention or detection of crime: the IG lead must weigh the \
+                  exception.",
+        severity: Severity::Warning,
+    };
+
+    /// Explicit consent is required, identifiable information is asked for, and consent was
+    /// not sought for the crime reason.
+    pub(crate) fn applies(cx: &Cx<'_>) -> bool {
+        let c = &cx.request.consent;
+        cx.identifiable
+            && cx.requirement == ConsentRequirement::Explicit
+            && c.status == ConsentStatus::NotSought
+            && c.not_sought_reasons
+                .contains(&NotSoughtReason::PrejudiceCrimePrevention)
+    }
+
+    pub(crate) fn check(cx: &mut Cx<'_>) {
+        if !applies(cx) {
+            return;
+        }
+        let Some(p) = cx.purpose else { return };
+        let detail = cx.request.consent.not_sought_detail.trim();
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" (\"{detail}\")")
+        };
+        cx.flag(
+            &INFO,
+            format!(
+                "The protocol requires explicit consent for {} at the level of need \"{}\", and \
+                 consent was not sought because seeking it would prejudice the prevention or \
+                 detection of crime{detail}. 002 6.3: consent should not be sought if doing so \
+                 would prejudice the prevention, detection or prosecution of a serious crime. \
+                 The IG lead must be satisfied that this is so before approving; the decision \
+                 is one to share without consent, and the reasons must be recorded.",
                 p.id, cx.request.level_of_need
             ),
         );
@@ -146,8 +217,8 @@ pub mod r06_consent_not_explicit {
     }
 }
 
-/// Consent refused or withdrawn, below significant harm, with no statutory duty and no
-/// public-interest justification.
+/// Consent refused or withdrawn, below significant harm, with no statutory duty this requester
+/// may claim at this level of need and no public-interest justification.
 ///
 /// Source: `004 FAQ` ("What do I do if I ask but the client refuses to give consent?"):
 /// "Generally, if a client withdraws consent or refuses to give consent for their information
@@ -164,7 +235,7 @@ pub mod r07_consent_refused {
         id: ID,
         source: "004 FAQ, 002 App.2 Q5",
         summary: "Consent was refused or withdrawn, below significant harm, with no statutory \
-                  duty and no public-interest justification.",
+                  duty the requester may claim and no public-interest justification.",
         severity: Severity::Blocking,
     };
 
@@ -199,10 +270,11 @@ pub mod r07_consent_refused {
             &INFO,
             format!(
                 "Consent was {}, the level of need is below significant harm and no statutory \
-                 duty applies, so the person's wishes must be followed. Share only if there is \
-                 a sufficient public interest (for example to protect a child or others from \
-                 harm, or to prevent crime): if so, set out that justification in the request \
-                 and resubmit; it will go to a manager to approve.",
+                 duty that this agency may claim at this level applies, so the person's wishes \
+                 must be followed. Share only if there is a sufficient public interest (for \
+                 example to protect a child or others from harm, or to prevent crime): if so, set \
+                 out that justification in the request and resubmit; it will go to a manager to \
+                 approve.",
                 cx.request.consent.status
             ),
         );
@@ -334,9 +406,10 @@ pub mod r08_not_required_unsupported {
                 format!(
                     "The request says consent is not required, but the protocol expects \
                      consent to be sought for {} at this level of need, and the request relies \
-                     on no statutory duty or court order that the purpose allows. Seek consent, \
-                     or record the reason it should not be sought, or give the statutory gateway \
-                     (such as a court order) that requires sharing.",
+                     on no statutory duty or court order that the purpose allows and this agency \
+                     may claim at this level. Seek consent, or record the reason it should not \
+                     be sought, or give the statutory gateway (such as a court order) that \
+                     requires sharing.",
                     cx.request.purpose
                 ),
             );

@@ -16,15 +16,15 @@ pub mod timing;
 pub mod transparency;
 
 pub use basis::{
-    r03_gateway_not_allowed, r03_lawful_basis_not_allowed, r03_special_category_without_condition,
-    r21_consent_basis_without_consent,
+    r03_gateway_claim_not_allowed, r03_gateway_not_allowed, r03_lawful_basis_not_allowed,
+    r03_special_category_without_condition, r21_consent_basis_without_consent,
 };
 pub use consent::{
     r05_not_identifiable, r06_consent_not_explicit, r06_explicit_consent_required,
-    r07_consent_refused, r07_sharing_against_wishes, r08_not_required_unsupported,
-    r08_not_sought_without_reason, r09_child_age_unknown, r09_child_consent_capacity,
-    r09_older_child_own_consent, r22_consent_scope_limited, r23_special_category_without_consent,
-    r24_without_consent_approval,
+    r06_not_sought_crime_exception, r07_consent_refused, r07_sharing_against_wishes,
+    r08_not_required_unsupported, r08_not_sought_without_reason, r09_child_age_unknown,
+    r09_child_consent_capacity, r09_older_child_own_consent, r22_consent_scope_limited,
+    r23_special_category_without_consent, r24_without_consent_approval,
 };
 pub use history::{r13_duplicate_open_request, r13_related_request, r13_repeat_request};
 pub use parties::{
@@ -81,6 +81,10 @@ pub(crate) static CHECKS: &[(&RuleInfo, Check)] = &[
         r03_gateway_not_allowed::check,
     ),
     (
+        &r03_gateway_claim_not_allowed::INFO,
+        r03_gateway_claim_not_allowed::check,
+    ),
+    (
         &r03_special_category_without_condition::INFO,
         r03_special_category_without_condition::check,
     ),
@@ -96,6 +100,10 @@ pub(crate) static CHECKS: &[(&RuleInfo, Check)] = &[
     (
         &r06_explicit_consent_required::INFO,
         r06_explicit_consent_required::check,
+    ),
+    (
+        &r06_not_sought_crime_exception::INFO,
+        r06_not_sought_crime_exception::check,
     ),
     (
         &r06_consent_not_explicit::INFO,

@@ -181,10 +181,13 @@ fn parse_request(
                     "when will_inform is true",
                 );
             } else {
+                // A missing reason is not malformed input: the documents want one only when
+                // someone is identifiable (`001 How`), and the check says so with its
+                // severity (R15-not-informing-without-reason, a warning).
                 c.text(
                     "subject_notification.reason_not_informing",
                     &n.reason_not_informing,
-                    1,
+                    0,
                     2000,
                 );
             }
@@ -364,13 +367,10 @@ fn consent(c: &mut Check, k: &pb::Consent) -> d::Consent {
             "must be false unless consent was obtained",
         );
     }
+    // No reason is not malformed input: whether one is needed depends on the protocol and the
+    // request (none where consent is not required or no one is identifiable), so the check
+    // judges it (R08-not-sought-without-reason refuses where consent should have been sought).
     let (not_sought_reasons, not_sought_detail) = if status == Some(S::NotSought) {
-        if k.not_sought_reasons.is_empty() {
-            c.push(
-                "consent.not_sought_reasons",
-                "at least one reason is required when consent was not sought",
-            );
-        }
         (
             c.enum_list::<d::NotSoughtReason>(
                 "consent.not_sought_reasons",

@@ -184,6 +184,43 @@ fn consent_fields_follow_status() {
     assert_eq!(fields(request_from_proto(&r, NOW)), ["consent.status"]);
 }
 
+/// Validation is for malformed input; a reason the documents want that is missing is the
+/// check's to judge (R08-not-sought-without-reason refuses, R15-not-informing-without-reason
+/// warns), and where the documents need none (consent not required at this level, no one
+/// identifiable) nothing is asked for.
+#[test]
+fn missing_reasons_are_left_to_the_check() {
+    let mut r = valid();
+    r.consent = Some(pb::Consent {
+        status: pb::ConsentStatus::NotSought as i32,
+        ..Default::default()
+    });
+    r.subject_notification = Some(pb::SubjectNotification {
+        will_inform: false,
+        reason_not_informing: String::new(),
+    });
+    let p = request_from_proto(&r, NOW).unwrap_or_else(|v| panic!("{v:?}"));
+    assert!(p.request.consent.not_sought_reasons.is_empty());
+    assert!(!p.request.notification.will_inform);
+    assert!(p.request.notification.reason_not_informing.is_empty());
+    // Answers that contradict the status are still malformed.
+    if let Some(n) = r.subject_notification.as_mut() {
+        n.will_inform = true;
+        n.reason_not_informing = "x".repeat(2001);
+    }
+    assert_eq!(
+        fields(request_from_proto(&r, NOW)),
+        ["subject_notification.reason_not_informing"]
+    );
+    if let Some(n) = r.subject_notification.as_mut() {
+        n.will_inform = false;
+    }
+    assert_eq!(
+        fields(request_from_proto(&r, NOW)),
+        ["subject_notification.reason_not_informing"]
+    );
+}
+
 #[test]
 fn domain_checks_are_merged() {
     let mut r = valid();
