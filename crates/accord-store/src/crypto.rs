@@ -1,8 +1,8 @@
 //! Keys and what is done with them: keyed hashes of subject identifiers, content encryption
 //! at rest, and checkpoint signatures.
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, Generate, KeyInit, Nonce, Payload};
+use aes_gcm::Aes256Gcm;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -89,7 +89,9 @@ impl Keys {
         kind: Blob,
         plaintext: &[u8],
     ) -> crate::Result<Vec<u8>> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        // Fallible rather than the panicking `generate`: this runs on request paths.
+        let nonce = Nonce::<Aes256Gcm>::try_generate()
+            .map_err(|_| StoreError::Database("no randomness for a content nonce".into()))?;
         let aad = aad(exchange, kind);
         let ct = self
             .cipher
@@ -124,11 +126,11 @@ impl Keys {
         if blob.len() < 1 + NONCE_LEN || blob[0] != CT_V1 {
             return Err(bad());
         }
-        let nonce = Nonce::from_slice(&blob[1..1 + NONCE_LEN]);
+        let nonce = Nonce::<Aes256Gcm>::try_from(&blob[1..1 + NONCE_LEN]).map_err(|_| bad())?;
         let aad = aad(exchange, kind);
         self.cipher
             .decrypt(
-                nonce,
+                &nonce,
                 Payload {
                     msg: &blob[1 + NONCE_LEN..],
                     aad: &aad,
@@ -222,7 +224,7 @@ mod tests {
     #[test]
     fn subject_hash_is_standard_hmac_sha256() {
         let k = keys();
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[1; 32]).unwrap();
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[1; 32]).unwrap();
         mac.update(b"nhs_number:9434765919");
         assert_eq!(
             k.subject_hash("nhs_number:9434765919"),
