@@ -160,7 +160,7 @@ impl Database {
                     )
                 })?;
                 let name = format!("accord_e2e_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .context("creating the test database")?;
@@ -194,9 +194,11 @@ impl Drop for Database {
             };
             rt.block_on(async move {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&postgres_server_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
                 }
             });
         })

@@ -119,7 +119,7 @@ impl BenchDb {
                 .await
                 .with_context(|| format!("PostgreSQL not reachable at {server}: run `bash scripts/ensure-postgres.sh`"))?;
             let name = format!("accord_bench_{}", uuid::Uuid::new_v4().simple());
-            c.execute(format!("CREATE DATABASE {name}").as_str())
+            c.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .await?;
             let base = server
                 .rsplit_once('/')
@@ -140,8 +140,10 @@ impl BenchDb {
     async fn drop_db(self) -> Result<()> {
         if let Some(name) = &self.pg_name {
             let mut c = sqlx::PgConnection::connect(&pg_server()).await?;
-            c.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await?;
+            c.execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await?;
         }
         Ok(())
     }
@@ -380,12 +382,12 @@ async fn create_reference_tables(db: &BenchDb) -> Result<()> {
         ddl.extend(reference_ddl("bench_plain", true, true));
         let mut c = sqlx::PgConnection::connect(&db.url).await?;
         for s in ddl {
-            c.execute(s.as_str()).await?;
+            c.execute(sqlx::AssertSqlSafe(s)).await?;
         }
     } else {
         let mut c = sqlx::SqliteConnection::connect(&db.url).await?;
         for s in ddl {
-            c.execute(s.as_str()).await?;
+            c.execute(sqlx::AssertSqlSafe(s)).await?;
         }
     }
     Ok(())
@@ -596,7 +598,7 @@ async fn bulk_insert(db: &BenchDb, entries: &[AuditEntry]) -> Result<()> {
             let mut conn = $conn;
             let mut tx = conn.begin().await?;
             for chunk in entries.chunks(500) {
-                let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new(
+                let mut qb: QueryBuilder<$DB> = QueryBuilder::new(
                     "INSERT INTO audit_log (sequence, prev_hash, entry_hash, occurred_at, event_kind, exchange_id, \
                      actor_agency, actor_subject, actor_roles, requesting_agency, holding_agency, purpose, state_from, \
                      state_to, subject_hashes, categories, content_sha256, content_size, detail) ",

@@ -49,7 +49,7 @@ macro_rules! batch_tx {
                     "SELECT {EXCHANGE_COLS} FROM exchanges e \
                      LEFT JOIN responses r ON r.exchange_id = e.id WHERE e.id = $1"
                 );
-                let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.0).await.map_err(db_err)?;
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.0).await.map_err(db_err)?;
                 row.as_ref().map(raw_exchange).transpose().map_err(db_err)
             }
 
@@ -130,7 +130,7 @@ macro_rules! batch_tx {
 
             async fn insert_subjects(&mut self, rows: &[SubjectRow]) -> Result<()> {
                 for chunk in rows.chunks(INSERT_CHUNK) {
-                    let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new(
+                    let mut qb: QueryBuilder<$DB> = QueryBuilder::new(
                         "INSERT INTO exchange_subjects (subject_hash, exchange_id, role, created_at) ",
                     );
                     qb.push_values(chunk, |mut b, (hash, id, role, at)| {

@@ -10,12 +10,12 @@ macro_rules! reads {
                 "SELECT {EXCHANGE_COLS} FROM exchanges e \
                  LEFT JOIN responses r ON r.exchange_id = e.id WHERE e.id = $1"
             );
-            let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await.map_err(db_err)?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await.map_err(db_err)?;
             row.as_ref().map(raw_exchange).transpose().map_err(db_err)
         }
 
         pub(crate) async fn list(pool: &$Pool, f: &ListFilter) -> Result<Vec<RawSummary>> {
-            let mut qb: QueryBuilder<'_, $DB> =
+            let mut qb: QueryBuilder<$DB> =
                 QueryBuilder::new(format!("SELECT {SUMMARY_COLS} FROM exchanges WHERE "));
             match f.party {
                 crate::Party::Requester => {
@@ -99,7 +99,7 @@ macro_rules! reads {
             // The state list repeats the partial index `exchanges_pending` (migration 0005)
             // word for word, SQLite using a partial index only then; the caller's states narrow
             // it. The index is in (respond_by, id) order, so the limit ends the scan.
-            let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new(format!(
+            let mut qb: QueryBuilder<$DB> = QueryBuilder::new(format!(
                 "SELECT {EXCHANGE_COLS} FROM exchanges e \
                  LEFT JOIN responses r ON r.exchange_id = e.id \
                  WHERE e.state IN ('awaiting_approval', 'escalated') AND e.holding_agency = "
@@ -122,7 +122,7 @@ macro_rules! reads {
             if hashes.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new(
+            let mut qb: QueryBuilder<$DB> = QueryBuilder::new(
                 "SELECT s.subject_hash, e.id, e.requesting_agency, e.holding_agency, e.purpose, \
                  e.state, e.created_at, e.assessment, e.approved_scope \
                  FROM exchange_subjects s JOIN exchanges e ON e.id = s.exchange_id \
@@ -181,7 +181,7 @@ macro_rules! reads {
         }
 
         /// Filters other than the agency, appended to a WHERE clause already begun.
-        fn push_audit_filters(qb: &mut QueryBuilder<'_, $DB>, f: &AuditFilter) {
+        fn push_audit_filters(qb: &mut QueryBuilder<$DB>, f: &AuditFilter) {
             if let Some(id) = f.exchange_id {
                 qb.push(" AND exchange_id = ").push_bind(id);
             }
@@ -211,7 +211,7 @@ macro_rules! reads {
         }
 
         pub(crate) async fn audit_query(pool: &$Pool, f: &AuditFilter) -> Result<Vec<RawAudit>> {
-            let mut qb: QueryBuilder<'_, $DB> = QueryBuilder::new("");
+            let mut qb: QueryBuilder<$DB> = QueryBuilder::new("");
             match &f.agency {
                 None => {
                     qb.push(format!("SELECT {AUDIT_COLS} FROM audit_log WHERE TRUE"));
@@ -249,7 +249,7 @@ macro_rules! reads {
                 "SELECT {AUDIT_COLS} FROM audit_log WHERE sequence >= $1 AND sequence <= $2 \
                  ORDER BY sequence LIMIT $3"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(from)
                 .bind(to)
                 .bind(limit)
@@ -272,7 +272,7 @@ macro_rules! reads {
 
         /// Entries after `after` of the given kinds (any when empty), by sequence.
         pub(crate) async fn events_since(pool: &$Pool, after: i64, kinds: &[&str], limit: i64) -> Result<Vec<RawAudit>> {
-            let mut qb: QueryBuilder<'_, $DB> =
+            let mut qb: QueryBuilder<$DB> =
                 QueryBuilder::new(format!("SELECT {AUDIT_COLS} FROM audit_log WHERE sequence > "));
             qb.push_bind(after);
             if !kinds.is_empty() {
@@ -315,7 +315,7 @@ macro_rules! reads {
                 "SELECT {cols}, COUNT(*) AS n FROM exchanges WHERE created_at >= $1 AND created_at < $2 \
                  GROUP BY {cols} ORDER BY {cols}"
             );
-            let rows = sqlx::query(&sql).bind(from).bind(to).fetch_all(pool).await.map_err(db_err)?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(pool).await.map_err(db_err)?;
             let two = cols.contains(',');
             rows.iter()
                 .map(|r| {

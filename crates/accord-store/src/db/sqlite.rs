@@ -23,7 +23,7 @@ mod bulk {
             for r in chunk {
                 lists.push(r.list_columns()?);
             }
-            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO audit_log (sequence, prev_hash, entry_hash, occurred_at, event_kind, \
                  exchange_id, actor_agency, actor_subject, actor_roles, requesting_agency, \
                  holding_agency, purpose, state_from, state_to, subject_hashes, categories, \
@@ -81,7 +81,7 @@ mod bulk {
         rows: &[(i64, InboxDraft)],
     ) -> Result<()> {
         for chunk in rows.chunks(INSERT_CHUNK) {
-            let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO inbox_events (cursor, agency, exchange_id, kind, state, occurred_at, summary) ",
             );
             qb.push_values(chunk, |mut b, (cursor, d)| {

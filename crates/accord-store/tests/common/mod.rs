@@ -49,10 +49,11 @@ impl Drop for Inner {
             if let Ok(rt) = rt {
                 rt.block_on(async move {
                     if let Ok(mut c) = sqlx::PgConnection::connect(&pg_server_url()).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut c)
+                        .await;
                     }
                 });
             }
@@ -85,7 +86,7 @@ impl TestDb {
                     )
                 });
                 let name = format!("accord_t_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
                     .unwrap_or_else(|e| panic!("create test database: {e}"));
@@ -141,11 +142,17 @@ impl TestDb {
         Ok(match self.0.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.0.url).await?;
-                sqlx::query(sql).execute(&mut c).await?.rows_affected()
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await?
+                    .rows_affected()
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.0.url).await?;
-                sqlx::query(sql).execute(&mut c).await?.rows_affected()
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await?
+                    .rows_affected()
             }
         })
     }
@@ -157,21 +164,24 @@ impl TestDb {
         match self.0.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.0.url).await?;
-                let cols: Vec<String> =
-                    sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                        .fetch_all(&mut c)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<String, _>("name"))
-                        .collect::<Result<_, _>>()?;
+                let cols: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{table}')"
+                )))
+                .fetch_all(&mut c)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("name"))
+                .collect::<Result<_, _>>()?;
                 let expr = cols
                     .iter()
                     .map(|c| format!("COALESCE(CAST({c} AS TEXT), '')"))
                     .collect::<Vec<_>>()
                     .join(" || '|' || ");
-                for r in sqlx::query(&format!("SELECT {expr} AS t FROM {table}"))
-                    .fetch_all(&mut c)
-                    .await?
+                for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {expr} AS t FROM {table}"
+                )))
+                .fetch_all(&mut c)
+                .await?
                 {
                     let t: Vec<u8> = r
                         .try_get::<Vec<u8>, _>("t")
@@ -204,9 +214,11 @@ impl TestDb {
                     })
                     .collect::<Result<Vec<_>, sqlx::Error>>()?
                     .join(" || '|' || ");
-                for r in sqlx::query(&format!("SELECT {expr} AS t FROM {table}"))
-                    .fetch_all(&mut c)
-                    .await?
+                for r in sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {expr} AS t FROM {table}"
+                )))
+                .fetch_all(&mut c)
+                .await?
                 {
                     out.push_str(&r.try_get::<String, _>("t")?);
                     out.push('\n');
@@ -222,7 +234,7 @@ impl TestDb {
         Ok(match self.0.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.0.url).await?;
-                sqlx::query(sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id)
                     .fetch_one(&mut c)
                     .await?
@@ -230,7 +242,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.0.url).await?;
-                sqlx::query(sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id)
                     .fetch_one(&mut c)
                     .await?
@@ -245,11 +257,17 @@ impl TestDb {
         Ok(match self.0.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.0.url).await?;
-                sqlx::query(&sql).fetch_one(&mut c).await?.try_get("n")?
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await?
+                    .try_get("n")?
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.0.url).await?;
-                sqlx::query(&sql).fetch_one(&mut c).await?.try_get("n")?
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(&mut c)
+                    .await?
+                    .try_get("n")?
             }
         })
     }
