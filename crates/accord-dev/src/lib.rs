@@ -464,15 +464,12 @@ pub fn foreign_client(dir: &Path, certificate_identity: &str) -> Result<ForeignP
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A minimal valid protocol whose signatories are all police forces, identified as
-    /// `spiffe://test/agency/<id>` with issuer `https://id.<id>.example/`.
-    fn protocol(id: &str, signatories: &[(&str, &str)]) -> Protocol {
-        let mut s = format!(
-            r#"
+/// A minimal valid protocol file for tests: one category, one purpose, and the given police
+/// signatories (agency id, status), identified as `spiffe://<partnership>/agency/<id>` with
+/// issuer `https://id.<id>.example/`.
+pub fn test_protocol_text(id: &str, partnership: &str, signatories: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        r#"
 [protocol]
 id = "{id}"
 title = "Test protocol"
@@ -504,10 +501,10 @@ immediate = "1h"
 urgent = "24h"
 routine = "10d"
 "#
-        );
-        for (agency, status) in signatories {
-            s.push_str(&format!(
-                r#"
+    );
+    for (agency, status) in signatories {
+        s.push_str(&format!(
+            r#"
 [[signatory]]
 agency_id = "{agency}"
 name = "{agency}"
@@ -516,12 +513,21 @@ relevant_authority = true
 signed_on = 2024-01-01
 reaffirm_every_months = 24
 status = "{status}"
-certificate_identity = "spiffe://test/agency/{agency}"
+certificate_identity = "spiffe://{partnership}/agency/{agency}"
 token_issuer = "https://id.{agency}.example/"
 "#
-            ));
-        }
-        accord_domain::parse_protocol(&s, "test.toml").unwrap_or_else(|e| panic!("{e}"))
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protocol(id: &str, signatories: &[(&str, &str)]) -> Protocol {
+        accord_domain::parse_protocol(&test_protocol_text(id, "test", signatories), "test.toml")
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

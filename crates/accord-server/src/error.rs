@@ -130,15 +130,6 @@ pub use accord_domain::validation::{
     push_violation, violations_full, MAX_VIOLATIONS, MORE_PROBLEMS,
 };
 
-fn is_more_problems(v: &FieldViolation) -> bool {
-    v.is_more_problems()
-}
-
-/// The violation that closes a list cut at [`MAX_VIOLATIONS`]: it names no field.
-pub fn more_problems() -> FieldViolation {
-    FieldViolation::more_problems()
-}
-
 /// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` detail holding the violations (at most
 /// [`MAX_VIOLATIONS`], then [`more_problems`]); the message names the fields (at most ten,
 /// then a count) so a person reading a log or a command-line error sees what to fix.
@@ -154,7 +145,7 @@ pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
     let mut seen: HashSet<&str> = HashSet::new();
     let fields: Vec<&str> = capped
         .iter()
-        .filter(|v| !is_more_problems(v))
+        .filter(|v| !v.is_more_problems())
         .map(|v| v.field.as_str())
         .filter(|f| seen.insert(f))
         .collect();
@@ -199,7 +190,7 @@ pub fn prefixed(prefix: &str, violations: Vec<FieldViolation>) -> Vec<FieldViola
     violations
         .into_iter()
         .map(|v| {
-            if is_more_problems(&v) {
+            if v.is_more_problems() {
                 v
             } else {
                 FieldViolation::new(format!("{prefix}.{}", v.field), v.reason)
@@ -342,7 +333,7 @@ mod tests {
             s.message()
         );
         // The summary keeps its empty field when prefixed.
-        let p = prefixed("request", vec![more_problems()]);
+        let p = prefixed("request", vec![FieldViolation::more_problems()]);
         assert_eq!(p[0].field, "");
     }
 }

@@ -170,13 +170,6 @@ const SYNC_BATCH: u32 = 500;
 /// Batches per registry sync run, so one run always ends; the rest is read on the next run.
 const SYNC_MAX_BATCHES: usize = 200;
 
-/// The audit event kinds of the administrators' registry changes ([`AdminChange::to_event`]).
-const ADMIN_EVENT_KINDS: [AuditEventKind; 3] = [
-    AuditEventKind::SignatorySuspended,
-    AuditEventKind::SignatoryReinstated,
-    AuditEventKind::SignatoryReaffirmed,
-];
-
 /// Re-applies the admin changes recorded in the audit log to a freshly loaded `registry`
 /// ([`Registry::replay`]), in log order, and records where the registry sync starts: the
 /// head of the log before the changes were read. Entries appended meanwhile (by other
@@ -188,7 +181,7 @@ pub async fn replay_admin_changes(store: &Store, registry: &Registry) -> Result<
     loop {
         let after = events.last().map_or(0, |e: &AuditEntry| e.sequence);
         let page = store
-            .events_since(after, &ADMIN_EVENT_KINDS, SYNC_BATCH)
+            .events_since(after, AuditEventKind::REGISTRY_CHANGES, SYNC_BATCH)
             .await?;
         let n = page.len();
         events.extend(page);
@@ -217,7 +210,11 @@ pub async fn run_registry_sync_once(
     let mut applied = 0;
     for _ in 0..SYNC_MAX_BATCHES {
         let entries = store
-            .events_since(registry.applied_through(), &ADMIN_EVENT_KINDS, SYNC_BATCH)
+            .events_since(
+                registry.applied_through(),
+                AuditEventKind::REGISTRY_CHANGES,
+                SYNC_BATCH,
+            )
             .await?;
         for e in &entries {
             let change = match AdminChange::from_audit(&e.event_kind, &e.detail) {

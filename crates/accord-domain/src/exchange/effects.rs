@@ -122,13 +122,12 @@ impl AuditEventKind {
         Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 
-    /// A change to the registry, replayed on start and synchronised across replicas.
-    pub fn is_registry_change(self) -> bool {
-        matches!(
-            self,
-            Self::SignatorySuspended | Self::SignatoryReinstated | Self::SignatoryReaffirmed
-        )
-    }
+    /// The changes to the registry, replayed on start and synchronised across replicas.
+    pub const REGISTRY_CHANGES: &'static [AuditEventKind] = &[
+        Self::SignatorySuspended,
+        Self::SignatoryReinstated,
+        Self::SignatoryReaffirmed,
+    ];
 
     /// The entry recording a state change made by `action`.
     pub fn of_action(action: super::Action) -> Self {

@@ -2,60 +2,7 @@
 use super::*;
 use time::macros::date;
 
-/// A minimal valid protocol with the given signatories (agency id, status).
-pub(crate) fn protocol_text(id: &str, partnership: &str, signatories: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        r#"
-[protocol]
-id = "{id}"
-title = "Test protocol"
-version = "1.0"
-approved_on = 2024-01-01
-review_due = 2030-01-01
-capacity_age = 12
-repeat_window_days = 90
-
-[[category]]
-id = "education"
-description = "School attendance"
-special = false
-
-[[purpose]]
-id = "s47-enquiry"
-description = "Section 47 enquiry"
-lawful_bases = ["public_task"]
-categories = ["education"]
-retention_days = 365
-approving_roles = ["ig_lead"]
-[purpose.consent]
-early_help = "explicit"
-child_in_need = "sought"
-significant_harm = "not_required"
-immediate_risk = "not_required"
-[purpose.deadlines]
-immediate = "1h"
-urgent = "24h"
-routine = "10d"
-"#
-    );
-    for (agency, status) in signatories {
-        s.push_str(&format!(
-            r#"
-[[signatory]]
-agency_id = "{agency}"
-name = "{agency}"
-kind = "police"
-relevant_authority = true
-signed_on = 2024-01-01
-reaffirm_every_months = 24
-status = "{status}"
-certificate_identity = "spiffe://{partnership}/agency/{agency}"
-token_issuer = "https://id.{agency}.example/"
-"#
-        ));
-    }
-    s
-}
+pub(crate) use accord_dev::test_protocol_text as protocol_text;
 
 pub(crate) fn protocol(id: &str, signatories: &[(&str, &str)]) -> Protocol {
     accord_domain::parse_protocol(&protocol_text(id, "test", signatories), "test.toml")
